@@ -1,0 +1,366 @@
+//! `components/schemas` -> Rust wire types deriving serde and `schemars::JsonSchema`.
+//!
+//! Every attribute is chosen so that schemars 0.8 (through dropshot) emits the schema it came
+//! from: descriptions go through `#[schemars(description)]` rather than doc comments, because
+//! schemars reflows doc comments; nullable means `Option` and not required; a described `$ref`
+//! is the `allOf: [$ref]` wrapper schemars writes for it.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use serde_json::Value;
+
+use crate::error::{GenError, only_keys, ptr, str_at};
+use crate::names::{ident, is_plain, pascal, snake};
+
+/// Constrained strings that schemars cannot express through a derived newtype (it drops
+/// `pattern` and `format` of `#[serde(transparent)]` types). Each is a hand-written type with a
+/// manual `JsonSchema` impl in `src/wire.rs`; its pattern lives there, not here, so that the
+/// round-trip test catches a hand-written type that disagrees with the contract.
+const HAND_WRITTEN: &[(&str, &str, &str)] = &[("string", "int64", "crate::wire::Int64String")];
+
+/// The Rust type of a schema used in a property or parameter, plus the field attributes it needs
+/// and whether it is nullable.
+pub struct FieldType {
+    pub ty: TokenStream,
+    pub attrs: TokenStream,
+    pub nullable: bool,
+    pub description: Option<String>,
+}
+
+pub fn generate(doc: &Value) -> Result<TokenStream, GenError> {
+    let mut items = Vec::new();
+    let schemas = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
+    for (name, schema) in schemas.into_iter().flatten() {
+        let pointer = ptr("/components/schemas", name);
+        if !is_plain(name) || name.contains([' ', '-']) {
+            return Err(GenError::new(
+                &pointer,
+                format!("schema name `{name}` is not a Rust type name"),
+                "a PascalCase name such as `BusinessInvitation`",
+            ));
+        }
+        let kind = schema.get("type").and_then(Value::as_str);
+        let item = match (kind, schema.get("enum")) {
+            (Some("object"), _) => object(name, schema, &pointer)?,
+            (Some("string"), Some(_)) => string_enum(name, schema, &pointer)?,
+            _ => {
+                return Err(GenError::new(
+                    &pointer,
+                    "only objects and string enums can be named schemas",
+                    "an object with `properties`, or `{\"type\": \"string\", \"enum\": [...]}`; constrained strings belong inline in a property",
+                ));
+            }
+        };
+        items.push(item);
+    }
+    Ok(quote! { #(#items)* })
+}
+
+fn description_attrs(description: Option<&str>) -> TokenStream {
+    match description {
+        Some(d) => quote! { #[doc = #d] #[schemars(description = #d)] },
+        None => quote! {},
+    }
+}
+
+fn object(name: &str, schema: &Value, pointer: &str) -> Result<TokenStream, GenError> {
+    only_keys(
+        schema,
+        pointer,
+        &["description", "type", "properties", "required"],
+        "an object schema",
+    )?;
+    let description = schema.get("description").and_then(Value::as_str);
+    let required: Vec<&str> = match schema.get("required") {
+        None => Vec::new(),
+        Some(Value::Array(r)) => r.iter().filter_map(Value::as_str).collect(),
+        Some(_) => {
+            return Err(GenError::new(
+                &ptr(pointer, "required"),
+                "`required` must be an array of names",
+                "[\"name\", ...]",
+            ));
+        }
+    };
+    let props = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            GenError::new(
+                pointer,
+                "an object schema needs `properties`",
+                "list the properties",
+            )
+        })?;
+    for r in &required {
+        if !props.contains_key(*r) {
+            return Err(GenError::new(
+                &ptr(pointer, "required"),
+                format!("`{r}` is required but not a property"),
+                "remove it or add the property",
+            ));
+        }
+    }
+
+    let mut fields = Vec::new();
+    for (prop, prop_schema) in props {
+        let p = ptr(&ptr(pointer, "properties"), prop);
+        if !is_plain(prop) {
+            return Err(GenError::new(
+                &p,
+                format!("property `{prop}` cannot become a Rust field"),
+                "a camelCase name",
+            ));
+        }
+        let ft = field_type(prop_schema, &p)?;
+        let is_required = required.contains(&prop.as_str());
+        if ft.nullable == is_required {
+            return Err(GenError::new(
+                &p,
+                if is_required {
+                    "a required property cannot be nullable in the dialect dropshot emits"
+                } else {
+                    "an optional property must be nullable in the dialect dropshot emits"
+                },
+                "either `\"nullable\": true` and not in `required`, or not nullable and in `required`",
+            ));
+        }
+        let field = ident(&snake(prop));
+        let FieldType { ty, attrs, .. } = ft;
+        let docs = description_attrs(prop_schema.get("description").and_then(Value::as_str));
+        fields.push(quote! {
+            #docs
+            #attrs
+            #[serde(rename = #prop)]
+            pub #field: #ty,
+        });
+    }
+
+    let ident = format_ident!("{}", name);
+    let docs = description_attrs(description);
+    Ok(quote! {
+        #[derive(Clone, Debug, PartialEq, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
+        #docs
+        pub struct #ident {
+            #(#fields)*
+        }
+    })
+}
+
+fn string_enum(name: &str, schema: &Value, pointer: &str) -> Result<TokenStream, GenError> {
+    only_keys(
+        schema,
+        pointer,
+        &["description", "type", "enum"],
+        "a string enum schema",
+    )?;
+    let values = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            GenError::new(
+                &ptr(pointer, "enum"),
+                "`enum` must be an array",
+                "[\"Value\", ...]",
+            )
+        })?;
+    let mut variants = Vec::new();
+    let mut arms = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let s = v.as_str().ok_or_else(|| {
+            GenError::new(
+                &ptr(&ptr(pointer, "enum"), i),
+                "enum values must be strings",
+                "a string",
+            )
+        })?;
+        if !is_plain(s) {
+            return Err(GenError::new(
+                &ptr(&ptr(pointer, "enum"), i),
+                format!("enum value `{s}` cannot become a Rust variant"),
+                "letters, digits, spaces, `-` and `_`, starting with a letter",
+            ));
+        }
+        let variant = format_ident!("{}", pascal(s));
+        variants.push(quote! { #[serde(rename = #s)] #variant, });
+        arms.push(quote! { Self::#variant => #s, });
+    }
+    let ident = format_ident!("{}", name);
+    let docs = description_attrs(schema.get("description").and_then(Value::as_str));
+    Ok(quote! {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
+        #docs
+        pub enum #ident {
+            #(#variants)*
+        }
+
+        impl #ident {
+            /// The value exactly as the contract spells it.
+            pub const fn as_str(&self) -> &'static str {
+                match self { #(#arms)* }
+            }
+        }
+
+        impl ::std::fmt::Display for #ident {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    })
+}
+
+/// The Rust type for a property or parameter schema.
+pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> {
+    only_keys(
+        schema,
+        pointer,
+        &[
+            "nullable",
+            "description",
+            "type",
+            "format",
+            "pattern",
+            "allOf",
+            "$ref",
+            "items",
+        ],
+        "a property schema",
+    )?;
+    let nullable = match schema.get("nullable") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(GenError::new(
+                &ptr(pointer, "nullable"),
+                "`nullable` must be a boolean",
+                "true",
+            ));
+        }
+    };
+    let description = schema
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut attrs = quote! {};
+
+    let ty = if let Some(all_of) = schema.get("allOf") {
+        let one = all_of.as_array().filter(|a| a.len() == 1).ok_or_else(|| {
+            GenError::new(&ptr(pointer, "allOf"), "only a single-element `allOf` is supported (the wrapper schemars writes around a described `$ref`)", "`\"allOf\": [{\"$ref\": \"#/components/schemas/Name\"}]`")
+        })?;
+        if description.is_none() {
+            return Err(GenError::new(
+                pointer,
+                "an `allOf` wrapper without a description is not what schemars emits",
+                "a bare `$ref`",
+            ));
+        }
+        only_keys(
+            &one[0],
+            &ptr(&ptr(pointer, "allOf"), 0),
+            &["$ref"],
+            "an allOf member",
+        )?;
+        reference(&one[0], &ptr(&ptr(pointer, "allOf"), 0))?
+    } else if schema.get("$ref").is_some() {
+        if schema.as_object().is_some_and(|o| o.len() > 1) {
+            return Err(GenError::new(
+                pointer,
+                "a `$ref` cannot carry siblings in OpenAPI 3.0",
+                "wrap it: `{\"description\": ..., \"allOf\": [{\"$ref\": ...}]}`",
+            ));
+        }
+        reference(schema, pointer)?
+    } else {
+        let kind = str_at(schema, pointer, "type")?;
+        let format = schema.get("format").and_then(Value::as_str);
+        let pattern = schema.get("pattern");
+        if schema.get("items").is_some() && kind != "array" {
+            return Err(GenError::new(
+                &ptr(pointer, "items"),
+                "`items` only belongs to arrays",
+                "remove it",
+            ));
+        }
+        match (kind, format) {
+            (k, Some(f)) if HAND_WRITTEN.iter().any(|(hk, hf, _)| *hk == k && *hf == f) => {
+                let (_, _, path) = HAND_WRITTEN
+                    .iter()
+                    .find(|(hk, hf, _)| *hk == k && *hf == f)
+                    .unwrap();
+                let ty: syn::Type = syn::parse_str(path).expect("HAND_WRITTEN holds Rust paths");
+                quote! { #ty }
+            }
+            _ if pattern.is_some() => {
+                return Err(GenError::new(
+                    &ptr(pointer, "pattern"),
+                    "a `pattern` needs a hand-written wire type: a derived newtype would lose it",
+                    "a type in src/wire.rs with a manual `JsonSchema` impl carrying the pattern, registered by its type and format in build/types.rs HAND_WRITTEN",
+                ));
+            }
+            ("string", None) => quote! { ::std::string::String },
+            ("string", Some("date-time")) => quote! { ::chrono::DateTime<::chrono::Utc> },
+            ("string", Some("email")) => {
+                attrs = quote! { #[schemars(email)] };
+                quote! { ::std::string::String }
+            }
+            ("string", Some("uri")) => {
+                attrs = quote! { #[schemars(url)] };
+                quote! { ::std::string::String }
+            }
+            ("integer", Some("int32")) => quote! { i32 },
+            ("integer", Some("int64")) => quote! { i64 },
+            ("boolean", None) => quote! { bool },
+            ("array", None) => {
+                let items = schema.get("items").ok_or_else(|| {
+                    GenError::new(pointer, "an array needs `items`", "`\"items\": {...}`")
+                })?;
+                let inner = field_type(items, &ptr(pointer, "items"))?;
+                if inner.nullable || inner.description.is_some() {
+                    return Err(GenError::new(
+                        &ptr(pointer, "items"),
+                        "array items cannot be nullable or described here",
+                        "a plain item schema",
+                    ));
+                }
+                let t = inner.ty;
+                quote! { ::std::vec::Vec<#t> }
+            }
+            (k, f) => {
+                return Err(GenError::new(
+                    pointer,
+                    format!(
+                        "type `{k}` with format `{}` is not supported",
+                        f.unwrap_or("(none)")
+                    ),
+                    "string (no format, date-time, email, uri, or a hand-written format), integer (int32, int64), boolean, array, or a $ref",
+                ));
+            }
+        }
+    };
+    let ty = if nullable {
+        quote! { ::std::option::Option<#ty> }
+    } else {
+        ty
+    };
+    Ok(FieldType {
+        ty,
+        attrs,
+        nullable,
+        description,
+    })
+}
+
+fn reference(schema: &Value, pointer: &str) -> Result<TokenStream, GenError> {
+    let r = str_at(schema, pointer, "$ref")?;
+    let name = r.strip_prefix("#/components/schemas/").ok_or_else(|| {
+        GenError::new(
+            &ptr(pointer, "$ref"),
+            format!("`{r}` is not a local schema reference"),
+            "`#/components/schemas/Name`",
+        )
+    })?;
+    let ident = format_ident!("{}", name);
+    Ok(quote! { crate::types::#ident })
+}

@@ -1,0 +1,135 @@
+//! The invitation model: pure, no I/O, time passed in.
+//!
+//! Wire types are generated from the contract and change when it changes; the domain keeps its
+//! own types so that a contract change surfaces as a compile error in the mapping
+//! (`api::wire_map`), where a person decides what the server should now produce.
+
+use chrono::{DateTime, Utc};
+
+/// A member's role in a business, and the role an invitation grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    Admin,
+    Agent,
+}
+
+/// The state an invitation is stored in. `Expired` is not stored: it is computed when read, from
+/// `expires_at`, so an invitation is Expired on time whether or not a sweeper has run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoredStatus {
+    Pending,
+    Resent,
+    FailedToSend,
+    Accepted,
+    Revoked,
+}
+
+/// The status a caller sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Pending,
+    Accepted,
+    Expired,
+    Revoked,
+    Resent,
+    FailedToSend,
+}
+
+/// The paid license seat an invitation holds (or held) on its business's shared subscription item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct License {
+    pub billing_status: String,
+    /// The quantity on the subscription item after this invitation's last seat change.
+    pub quantity: i64,
+    /// The period end used for proration.
+    pub renewal_date: DateTime<Utc>,
+    pub activated_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+/// An invitation to join a business.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: String,
+    pub business_id: String,
+    pub business_name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: StoredStatus,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub resent_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub send_failure_reason: Option<String>,
+    pub license: Option<License>,
+}
+
+impl Invitation {
+    /// The status as of `now`: an outstanding invitation past its `expires_at` is Expired.
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        match self.status {
+            StoredStatus::Accepted => Status::Accepted,
+            StoredStatus::Revoked => Status::Revoked,
+            _ if now >= self.expires_at => Status::Expired,
+            StoredStatus::Pending => Status::Pending,
+            StoredStatus::Resent => Status::Resent,
+            StoredStatus::FailedToSend => Status::FailedToSend,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub(crate) fn sample(status: StoredStatus) -> Invitation {
+        let created = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+        Invitation {
+            id: "inv_1".into(),
+            business_id: "biz_1".into(),
+            business_name: "Acme".into(),
+            email: "ann@example.com".into(),
+            role: Role::Agent,
+            status,
+            created_at: created,
+            expires_at: created + chrono::Duration::days(7),
+            sent_at: None,
+            resent_at: None,
+            accepted_at: None,
+            revoked_at: None,
+            send_failure_reason: None,
+            license: None,
+        }
+    }
+
+    #[test]
+    fn outstanding_invitations_expire_when_read_after_expires_at() {
+        for stored in [
+            StoredStatus::Pending,
+            StoredStatus::Resent,
+            StoredStatus::FailedToSend,
+        ] {
+            let inv = sample(stored);
+            let before = inv.expires_at - chrono::Duration::seconds(1);
+            assert_ne!(inv.status_at(before), Status::Expired, "{stored:?}");
+            assert_eq!(inv.status_at(inv.expires_at), Status::Expired, "{stored:?}");
+        }
+    }
+
+    #[test]
+    fn accepted_and_revoked_never_expire() {
+        let later = sample(StoredStatus::Pending).expires_at + chrono::Duration::days(30);
+        assert_eq!(
+            sample(StoredStatus::Accepted).status_at(later),
+            Status::Accepted
+        );
+        assert_eq!(
+            sample(StoredStatus::Revoked).status_at(later),
+            Status::Revoked
+        );
+    }
+}

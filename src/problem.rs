@@ -1,0 +1,306 @@
+//! RFC 9457 problem details: the error format of every operation.
+//!
+//! The wire shape is the generated [`Problem`]; this module gives it the catalogue of problem
+//! types (each with a stable `type` URI, title and status) and dropshot's error traits. Problems
+//! that need response headers (429 with Retry-After) travel as [`ProblemWithHeaders`] through
+//! the generated response enums, because dropshot 0.18 cannot set headers on a custom error body.
+//!
+//! A 500 is a bug: its body says nothing about the cause, which is logged instead.
+
+use std::fmt;
+
+use dropshot::{ErrorStatusCode, HttpError, HttpResponseError, RequestContext};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+pub use crate::types::Problem;
+
+/// Where problem type URIs live; a type URI is this plus the type's slug.
+pub const PROBLEM_TYPE_BASE: &str = "https://api.leadping.ai/errors/";
+
+/// Every problem type the server can answer with. The contract's descriptions list the same
+/// catalogue; a test keeps the two in step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemType {
+    /// 400: the request does not match the contract.
+    Validation,
+    /// 401: missing, malformed, expired or untrusted bearer token.
+    Unauthorized,
+    /// 403: the caller's role does not allow this.
+    Forbidden,
+    /// 404: no such invitation for the caller's business, or no such acceptance token.
+    NotFound,
+    /// 409: the invitation was already accepted.
+    InvitationAccepted,
+    /// 409: the invitation was revoked.
+    InvitationRevoked,
+    /// 409: the invitation expired.
+    InvitationExpired,
+    /// 409: an outstanding invitation for that email already exists.
+    DuplicateInvitation,
+    /// 409: the email already belongs to a member.
+    AlreadyMember,
+    /// 409: no license seat is available.
+    SeatLimitReached,
+    /// 409: the accepting email is not the invited one.
+    EmailMismatch,
+    /// 422: an Idempotency-Key was reused with a different request.
+    IdempotencyKeyReused,
+    /// 429: the invitation was sent moments ago.
+    ResendCooldown,
+    /// 429: the business reached its daily invitation email cap.
+    DailyEmailCap,
+    /// 501: documented but not implemented yet.
+    NotImplemented,
+    /// 500: a bug.
+    Internal,
+}
+
+impl ProblemType {
+    /// All problem types, for the catalogue test.
+    pub const ALL: &'static [ProblemType] = &[
+        Self::Validation,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::InvitationAccepted,
+        Self::InvitationRevoked,
+        Self::InvitationExpired,
+        Self::DuplicateInvitation,
+        Self::AlreadyMember,
+        Self::SeatLimitReached,
+        Self::EmailMismatch,
+        Self::IdempotencyKeyReused,
+        Self::ResendCooldown,
+        Self::DailyEmailCap,
+        Self::NotImplemented,
+        Self::Internal,
+    ];
+
+    pub const fn slug(self) -> &'static str {
+        match self {
+            Self::Validation => "validation",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::InvitationAccepted => "invitation-accepted",
+            Self::InvitationRevoked => "invitation-revoked",
+            Self::InvitationExpired => "invitation-expired",
+            Self::DuplicateInvitation => "duplicate-invitation",
+            Self::AlreadyMember => "already-member",
+            Self::SeatLimitReached => "seat-limit-reached",
+            Self::EmailMismatch => "email-mismatch",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::ResendCooldown => "resend-cooldown",
+            Self::DailyEmailCap => "daily-email-cap",
+            Self::NotImplemented => "not-implemented",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::Validation => "Request validation failed",
+            Self::Unauthorized => "Authentication required",
+            Self::Forbidden => "Not allowed",
+            Self::NotFound => "Not found",
+            Self::InvitationAccepted => "Invitation already accepted",
+            Self::InvitationRevoked => "Invitation revoked",
+            Self::InvitationExpired => "Invitation expired",
+            Self::DuplicateInvitation => "Invitation already outstanding",
+            Self::AlreadyMember => "Already a member",
+            Self::SeatLimitReached => "No license seat available",
+            Self::EmailMismatch => "Email does not match the invitation",
+            Self::IdempotencyKeyReused => "Idempotency key reused",
+            Self::ResendCooldown => "Invitation sent moments ago",
+            Self::DailyEmailCap => "Daily invitation email cap reached",
+            Self::NotImplemented => "Not implemented yet",
+            Self::Internal => "Internal server error",
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::Validation => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::InvitationAccepted
+            | Self::InvitationRevoked
+            | Self::InvitationExpired
+            | Self::DuplicateInvitation
+            | Self::AlreadyMember
+            | Self::SeatLimitReached
+            | Self::EmailMismatch => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ResendCooldown | Self::DailyEmailCap => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn uri(self) -> String {
+        format!("{PROBLEM_TYPE_BASE}{}", self.slug())
+    }
+}
+
+impl Problem {
+    /// A problem of a catalogued type, with a detail safe to show an end user.
+    pub fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Problem {
+            r#type: kind.uri(),
+            title: kind.title().to_string(),
+            status: i32::from(kind.status().as_u16()),
+            detail: detail.into(),
+            instance: None,
+            request_id: None,
+        }
+    }
+
+    /// Ties the problem to the request it answers (`instance` and `requestId`).
+    pub fn at<C: Send + Sync + 'static>(mut self, rqctx: &RequestContext<C>) -> Self {
+        self.instance = Some(rqctx.request.uri().path().to_string());
+        self.request_id = Some(rqctx.request_id.clone());
+        self
+    }
+
+    /// An opaque 500 for a bug; the cause belongs in the log, not in the body.
+    pub fn internal() -> Self {
+        Problem::new(
+            ProblemType::Internal,
+            "The server hit an unexpected error. Quote the request ID when reporting it.",
+        )
+    }
+
+    /// Whether this problem is of the given catalogued type.
+    pub fn is(&self, kind: ProblemType) -> bool {
+        self.r#type == kind.uri()
+    }
+
+    fn status_code_or_500(&self) -> StatusCode {
+        u16::try_from(self.status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.title, self.detail)
+    }
+}
+
+/// dropshot's own errors (a path, header or body that does not parse, a body over the size
+/// limit) become problems of the matching type.
+impl From<HttpError> for Problem {
+    fn from(e: HttpError) -> Self {
+        let status = e.status_code.as_status();
+        let kind = match status {
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemType::Validation,
+            StatusCode::NOT_FOUND => ProblemType::NotFound,
+            s if s.is_server_error() => return Problem::internal(),
+            _ => {
+                let mut p = Problem::new(ProblemType::Validation, e.external_message);
+                p.status = i32::from(status.as_u16());
+                return p;
+            }
+        };
+        let mut p = Problem::new(kind, e.external_message);
+        // Keep dropshot's exact status (413 stays 413) while naming the closest problem type.
+        p.status = i32::from(status.as_u16());
+        p
+    }
+}
+
+impl HttpResponseError for Problem {
+    fn status_code(&self) -> ErrorStatusCode {
+        ErrorStatusCode::from_status(self.status_code_or_500())
+            .unwrap_or(ErrorStatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// A problem answered with extra response headers, such as Retry-After on a 429.
+#[derive(Debug)]
+pub struct ProblemWithHeaders {
+    pub problem: Problem,
+    pub headers: HeaderMap,
+}
+
+impl ProblemWithHeaders {
+    /// A 429 problem with `Retry-After` in whole seconds (at least one).
+    pub fn retry_after(problem: Problem, seconds: u64) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        ProblemWithHeaders { problem, headers }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.problem.status_code_or_500()
+    }
+
+    /// The HTTP response, in the same JSON shape as any other problem.
+    pub fn into_response(self) -> Result<http::Response<dropshot::Body>, HttpError> {
+        let body = serde_json::to_string(&self.problem)
+            .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
+        let mut response = http::Response::builder()
+            .status(self.status())
+            .header(http::header::CONTENT_TYPE, dropshot::CONTENT_TYPE_JSON)
+            .body(dropshot::Body::from(body))
+            .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
+        response.headers_mut().extend(self.headers);
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_slugs_are_unique_and_statuses_are_errors() {
+        let mut slugs: Vec<_> = ProblemType::ALL.iter().map(|k| k.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProblemType::ALL.len());
+        for k in ProblemType::ALL {
+            assert!(
+                k.status().is_client_error() || k.status().is_server_error(),
+                "{k:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dropshot_errors_become_problems_with_their_status() {
+        let p = Problem::from(HttpError::for_bad_request(
+            None,
+            "unable to parse JSON body: EOF".into(),
+        ));
+        assert!(p.is(ProblemType::Validation));
+        assert_eq!(p.status, 400);
+        assert_eq!(p.detail, "unable to parse JSON body: EOF");
+
+        let p = Problem::from(HttpError::for_internal_error(
+            "db exploded at /var/x".into(),
+        ));
+        assert!(p.is(ProblemType::Internal));
+        assert!(
+            !p.detail.contains("db exploded"),
+            "a 500 must not reveal its cause"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_a_header_in_whole_seconds() {
+        let r =
+            ProblemWithHeaders::retry_after(Problem::new(ProblemType::ResendCooldown, "wait"), 0)
+                .into_response()
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[http::header::RETRY_AFTER], "1");
+        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/json");
+    }
+}

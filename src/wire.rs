@@ -1,0 +1,155 @@
+//! Wire types written by hand because a derived schema would not say what the contract says.
+//!
+//! schemars derives a `#[serde(transparent)]` newtype's schema from its inner type and drops
+//! `pattern` and `format`, so constrained strings get a manual `JsonSchema` here and `build.rs`
+//! points the generated types at them (see `HAND_WRITTEN` in `build/types.rs`). The round-trip
+//! test is what keeps each of them faithful to `openapi.json`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use schemars::r#gen::SchemaGenerator;
+use schemars::schema::{InstanceType, Schema, SchemaObject, StringValidation};
+use serde::{Deserialize, Serialize};
+
+/// A signed 64-bit integer carried as a decimal string, as Leadping's business-era API carries
+/// `licenseQuantity`: no sign on zero, no leading zeros, no `+`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Int64String(i64);
+
+impl Int64String {
+    /// The pattern the contract declares for these strings.
+    pub const PATTERN: &'static str = r"^-?(?:0|[1-9]\d*)$";
+
+    pub const fn new(value: i64) -> Self {
+        Int64String(value)
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Why a string is not an [`Int64String`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Int64StringError {
+    #[error("{0:?} is not a decimal integer without sign on zero, leading zeros or '+'")]
+    Malformed(String),
+    #[error("{0:?} does not fit in a signed 64-bit integer")]
+    OutOfRange(String),
+}
+
+impl FromStr for Int64String {
+    type Err = Int64StringError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Exactly the contract's pattern; `i64::from_str` alone would also take "+1" and "007".
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        let well_formed = match digits.as_bytes() {
+            [b'0'] => !s.starts_with('-'),
+            [first, rest @ ..] => {
+                (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit)
+            }
+            [] => false,
+        };
+        if !well_formed {
+            return Err(Int64StringError::Malformed(s.to_string()));
+        }
+        s.parse()
+            .map(Int64String)
+            .map_err(|_| Int64StringError::OutOfRange(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for Int64String {
+    type Error = Int64StringError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Int64String> for String {
+    fn from(v: Int64String) -> String {
+        v.0.to_string()
+    }
+}
+
+impl From<i64> for Int64String {
+    fn from(v: i64) -> Self {
+        Int64String(v)
+    }
+}
+
+impl fmt::Display for Int64String {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl JsonSchema for Int64String {
+    fn is_referenceable() -> bool {
+        // Inline, as the contract writes it on the property.
+        false
+    }
+
+    fn schema_name() -> String {
+        "Int64String".to_string()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        SchemaObject {
+            instance_type: Some(InstanceType::String.into()),
+            format: Some("int64".to_string()),
+            string: Some(Box::new(StringValidation {
+                pattern: Some(Self::PATTERN.to_string()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exactly_what_the_pattern_allows() {
+        for ok in [
+            "0",
+            "7",
+            "-7",
+            "1234567890",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(ok.parse::<Int64String>().unwrap().to_string(), ok);
+        }
+        for bad in ["", "-", "-0", "+1", "007", "1.0", " 1", "1e3", "0x10"] {
+            assert!(
+                matches!(
+                    bad.parse::<Int64String>(),
+                    Err(Int64StringError::Malformed(_))
+                ),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(matches!(
+            "9223372036854775808".parse::<Int64String>(),
+            Err(Int64StringError::OutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn travels_as_a_json_string() {
+        let v: Int64String = serde_json::from_str("\"42\"").unwrap();
+        assert_eq!(v.get(), 42);
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"42\"");
+        assert!(serde_json::from_str::<Int64String>("42").is_err());
+        assert!(serde_json::from_str::<Int64String>("\"042\"").is_err());
+    }
+}

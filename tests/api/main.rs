@@ -1,0 +1,7 @@
+//! The one integration-test binary: the contract checks, and the real server driven through the
+//! generated client.
+
+mod drift;
+mod helpers;
+mod served;
+mod spec_rules;

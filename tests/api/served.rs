@@ -1,0 +1,169 @@
+//! The real server on a real socket, driven through the generated client.
+
+use leadping_invitations::client::types::{
+    AcceptBusinessInvitationRequest, BusinessInvitationRole, CreateBusinessInvitationRequest,
+    Problem,
+};
+use leadping_invitations::problem::{PROBLEM_TYPE_BASE, ProblemType};
+use progenitor_client::{Error, ResponseValue};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn serves_the_checked_in_contract_byte_for_byte() {
+    let app = spawn_app().await;
+    let response = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response.text().await.unwrap();
+    let on_disk =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    assert!(
+        body == on_disk,
+        "GET /openapi.json differs from the checked-in file"
+    );
+}
+
+/// The problem a call failed with, checked for the RFC 9457 shape and the request id.
+fn expect_problem<T: std::fmt::Debug>(
+    result: Result<ResponseValue<T>, Error<Problem>>,
+    status: u16,
+    kind: ProblemType,
+) -> Problem {
+    let response = match result {
+        Err(Error::ErrorResponse(response)) => response,
+        other => panic!("expected a {status} problem, got {other:?}"),
+    };
+    assert_eq!(response.status().as_u16(), status);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let problem = response.into_inner();
+    assert_eq!(problem.type_, kind.uri());
+    assert_eq!(problem.status, i32::from(status));
+    assert_eq!(problem.title, kind.title());
+    assert!(!problem.detail.is_empty());
+    assert_eq!(problem.request_id.as_deref(), Some(request_id.as_str()));
+    problem
+}
+
+#[tokio::test]
+async fn operations_not_built_yet_answer_a_501_problem() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let create = CreateBusinessInvitationRequest {
+        email: "ann@example.com".into(),
+        role: Some(BusinessInvitationRole::Agent),
+    };
+    let accept = AcceptBusinessInvitationRequest {
+        token: "t".into(),
+        email: None,
+        first_name: None,
+        last_name: None,
+    };
+
+    let p = expect_problem(
+        c.resend_business_invitation()
+            .invitation_id("inv_1")
+            .send()
+            .await,
+        501,
+        ProblemType::NotImplemented,
+    );
+    assert_eq!(
+        p.instance.as_deref(),
+        Some("/businesses/me/invitations/inv_1/resend")
+    );
+    assert!(p.detail.contains("resendBusinessInvitation"));
+    expect_problem(
+        c.resend_business_invitation()
+            .invitation_id("inv_1")
+            .idempotency_key("k1")
+            .send()
+            .await,
+        501,
+        ProblemType::NotImplemented,
+    );
+    expect_problem(
+        c.create_business_invitation().body(create).send().await,
+        501,
+        ProblemType::NotImplemented,
+    );
+    expect_problem(
+        c.list_business_invitations().send().await,
+        501,
+        ProblemType::NotImplemented,
+    );
+    expect_problem(
+        c.revoke_business_invitation()
+            .invitation_id("inv_1")
+            .send()
+            .await,
+        501,
+        ProblemType::NotImplemented,
+    );
+    expect_problem(
+        c.get_business_invitation_by_token().token("t").send().await,
+        501,
+        ProblemType::NotImplemented,
+    );
+    expect_problem(
+        c.accept_business_invitation().body(accept).send().await,
+        501,
+        ProblemType::NotImplemented,
+    );
+}
+
+async fn raw_problem(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_a_validation_problem() {
+    let app = spawn_app().await;
+    let url = app.url("/businesses/me/invitations");
+    let cases: Vec<(&str, String)> = vec![
+        ("not JSON", "{".into()),
+        ("wrong type", r#"{"email": 5}"#.into()),
+        ("missing email", r#"{"role": "Agent"}"#.into()),
+        (
+            "unknown role",
+            r#"{"email": "a@example.com", "role": "Emperor"}"#.into(),
+        ),
+        (
+            "over the size limit",
+            format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(20_000)),
+        ),
+    ];
+    for (what, body) in cases {
+        let response = app
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = raw_problem(response).await;
+        assert_eq!(status, 400, "{what}");
+        assert_eq!(
+            problem["type"],
+            format!("{PROBLEM_TYPE_BASE}validation"),
+            "{what}"
+        );
+        assert_eq!(problem["title"], "Request validation failed", "{what}");
+        assert_eq!(problem["status"], 400, "{what}");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}"
+        );
+        // The problem must also parse as the contract's Problem type.
+        serde_json::from_value::<Problem>(problem).unwrap();
+    }
+}
