@@ -78,6 +78,37 @@ fn remove_everywhere(value: &mut Value, key: &str, is_property_map: bool) {
     }
 }
 
+/// The JSON pointers at which two documents differ, shallowest first.
+fn differing_pointers(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                match a.get(k) {
+                    Some(av) => differing_pointers(ev, av, &p, out),
+                    None => out.push(format!("{p}: only in openapi.json")),
+                }
+            }
+            for k in a.keys().filter(|k| !e.contains_key(*k)) {
+                out.push(format!(
+                    "{at}/{}: only in the generated document",
+                    k.replace('~', "~0").replace('/', "~1")
+                ));
+            }
+            if out.is_empty() && e.keys().ne(a.keys()) {
+                out.push(format!("{at}: same keys in a different order"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                differing_pointers(ev, av, &format!("{at}/{i}"), out);
+            }
+        }
+        (e, a) if e != a => out.push(format!("{at}: {e} in openapi.json, {a} generated")),
+        _ => {}
+    }
+}
+
 fn readable_diff(expected: &str, actual: &str) -> String {
     TextDiff::from_lines(expected, actual)
         .unified_diff()
@@ -94,10 +125,20 @@ fn generated_trait_turns_back_into_openapi_json() {
     let expected = pretty(&spec_without_allowed_differences());
     let actual = leadping_invitations::generated_openapi();
     if expected != actual {
+        let mut pointers = Vec::new();
+        let generated: Value = serde_json::from_str(&actual).unwrap();
+        differing_pointers(
+            &spec_without_allowed_differences(),
+            &generated,
+            "",
+            &mut pointers,
+        );
         panic!(
             "the API the code implements has drifted from openapi.json.\n\
+             Differences:\n  {}\n\n\
              Lines with '-' are in openapi.json, lines with '+' are what the generated trait and the \
              hand-written wire types (src/wire.rs) produce. Allowed differences: {}.\n\n{}",
+            pointers.join("\n  "),
             ALLOWED_DIFFERENCES
                 .iter()
                 .map(|(p, _)| *p)
@@ -160,5 +201,22 @@ fn stripping_removes_exactly_the_listed_parts() {
             "paths": {"/a": {"get": {"summary": "s"}}},
             "components": {"schemas": {"S": {"properties": {"example": {"type": "string"}}}}}
         })
+    );
+}
+
+#[test]
+fn differences_are_named_by_json_pointer() {
+    let expected = serde_json::json!({"a": {"b/c": 1, "d": [1, 2]}, "gone": true});
+    let actual = serde_json::json!({"a": {"b/c": 2, "d": [1, 3]}, "new": true});
+    let mut out = Vec::new();
+    differing_pointers(&expected, &actual, "", &mut out);
+    assert_eq!(
+        out,
+        vec![
+            "/a/b~1c: 1 in openapi.json, 2 generated",
+            "/a/d/1: 2 in openapi.json, 3 generated",
+            "/gone: only in openapi.json",
+            "/new: only in the generated document",
+        ]
     );
 }
