@@ -4,6 +4,8 @@
 //! own types so that a contract change surfaces as a compile error in the mapping
 //! (`api::wire_map`), where a person decides what the server should now produce.
 
+pub mod rules;
+
 use chrono::{DateTime, Utc};
 
 /// A member's role in a business, and the role an invitation grants.
