@@ -25,6 +25,8 @@ pub mod client {
 }
 
 pub mod api;
+pub mod auth;
+pub mod config;
 pub mod domain;
 pub mod problem;
 pub mod server;

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use clap::{Parser, Subcommand};
 use dropshot::ConfigLoggingLevel;
 use leadping_invitations::api::ApiContext;
+use leadping_invitations::auth::{self, Claims, Verifier};
+use leadping_invitations::config::{self, AuthArgs, DataArgs};
 use leadping_invitations::server::{self, ServerSettings};
 
 #[derive(Parser)]
@@ -24,6 +26,29 @@ enum Command {
         /// Log level: trace, debug, info, warn, error or critical.
         #[arg(long, env = "LEADPING_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
         log_level: ConfigLoggingLevel,
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Mint a bearer token signed with the configured (or generated) HS256 secret, for local use.
+    Token {
+        /// The business (`org_id` claim).
+        #[arg(long)]
+        business: String,
+        /// The user (`sub` claim).
+        #[arg(long)]
+        user: String,
+        /// The role to claim (the stored membership role is what counts).
+        #[arg(long, value_parser = ["Owner", "Admin", "Agent"])]
+        role: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Print the OpenAPI document that the generated API trait describes (what dropshot
     /// emits; `openapi.json` adds only what dropshot cannot express, such as security).
@@ -49,8 +74,37 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", leadping_invitations::generated_openapi());
             Ok(())
         }
-        Command::Serve { bind, log_level } => {
-            let server = server::start(&ServerSettings { bind, log_level }, ApiContext::default())?;
+        Command::Token {
+            business,
+            user,
+            role,
+            ttl,
+            auth,
+            data,
+        } => {
+            let secret = config::hs256_secret(&auth, &data)?;
+            let now = jsonwebtoken::get_current_timestamp();
+            let claims = Claims {
+                sub: user,
+                org_id: business,
+                role,
+                exp: now + ttl,
+                iat: Some(now),
+                iss: auth.jwt_issuer.clone(),
+                aud: auth.jwt_audience.clone(),
+            };
+            println!("{}", auth::mint(&secret, &claims)?);
+            Ok(())
+        }
+        Command::Serve {
+            bind,
+            log_level,
+            auth,
+            data,
+        } => {
+            let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
+            let server =
+                server::start(&ServerSettings { bind, log_level }, ApiContext { verifier })?;
             eprintln!(
                 "leadping-invitations listening on http://{}",
                 server.local_addr()

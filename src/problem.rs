@@ -230,6 +230,14 @@ pub struct ProblemWithHeaders {
 }
 
 impl ProblemWithHeaders {
+    /// A problem whose headers are yet to be added.
+    pub fn new(problem: Problem) -> Self {
+        ProblemWithHeaders {
+            problem,
+            headers: HeaderMap::new(),
+        }
+    }
+
     /// A 429 problem with `Retry-After` in whole seconds (at least one).
     pub fn retry_after(problem: Problem, seconds: u64) -> Self {
         let mut headers = HeaderMap::new();

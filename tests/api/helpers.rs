@@ -2,8 +2,12 @@
 
 use dropshot::{ConfigLoggingLevel, HttpServer};
 use leadping_invitations::api::ApiContext;
+use leadping_invitations::auth::{self, AuthSettings, Claims, Verifier};
 use leadping_invitations::client::Client;
 use leadping_invitations::server::{self, ServerSettings};
+
+/// The HS256 secret the test server trusts.
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 
 pub struct TestApp {
     pub base_url: String,
@@ -19,7 +23,12 @@ pub async fn spawn_app() -> TestApp {
         bind: "127.0.0.1:0".parse().unwrap(),
         log_level: ConfigLoggingLevel::Warn,
     };
-    let server = server::start(&settings, ApiContext::default()).expect("server starts");
+    let verifier = Verifier::from_settings(&AuthSettings {
+        hs256_secret: Some(JWT_SECRET.into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let server = server::start(&settings, ApiContext { verifier }).expect("server starts");
     let address = server.local_addr();
     let base_url = format!("http://{address}");
     TestApp {
@@ -30,7 +39,36 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
+/// A bearer token for `user` in `business`, valid for an hour.
+pub fn token(business: &str, user: &str, role: &str) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = Claims {
+        sub: user.into(),
+        org_id: business.into(),
+        role: Some(role.into()),
+        exp: now + 3600,
+        iat: Some(now),
+        iss: None,
+        aud: None,
+    };
+    auth::mint(JWT_SECRET, &claims).unwrap()
+}
+
 impl TestApp {
+    /// The generated client, sending `Authorization: Bearer <token>` on every request.
+    pub fn client_with_token(&self, token: &str) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Client::new_with_client(&self.base_url, http)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

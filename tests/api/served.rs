@@ -7,7 +7,7 @@ use leadping_invitations::client::types::{
 use leadping_invitations::problem::{PROBLEM_TYPE_BASE, ProblemType};
 use progenitor_client::{Error, ResponseValue};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{JWT_SECRET, spawn_app, token};
 
 #[tokio::test]
 async fn serves_the_checked_in_contract_byte_for_byte() {
@@ -54,7 +54,7 @@ fn expect_problem<T: std::fmt::Debug>(
 #[tokio::test]
 async fn operations_not_built_yet_answer_a_501_problem() {
     let app = spawn_app().await;
-    let c = &app.client;
+    let c = &app.client_with_token(&token("biz_1", "usr_1", "Owner"));
     let create = CreateBusinessInvitationRequest {
         email: "ann@example.com".into(),
         role: Some(BusinessInvitationRole::Agent),
@@ -166,4 +166,110 @@ async fn malformed_bodies_get_a_validation_problem() {
         // The problem must also parse as the contract's Problem type.
         serde_json::from_value::<Problem>(problem).unwrap();
     }
+}
+
+#[tokio::test]
+async fn operations_on_the_current_business_need_a_valid_bearer_token() {
+    let app = spawn_app().await;
+    let expired = {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = leadping_invitations::auth::Claims {
+            sub: "usr_1".into(),
+            org_id: "biz_1".into(),
+            role: None,
+            exp: now - 600,
+            iat: None,
+            iss: None,
+            aud: None,
+        };
+        leadping_invitations::auth::mint(JWT_SECRET, &claims).unwrap()
+    };
+    let foreign = {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = leadping_invitations::auth::Claims {
+            sub: "usr_1".into(),
+            org_id: "biz_1".into(),
+            role: None,
+            exp: now + 600,
+            iat: None,
+            iss: None,
+            aud: None,
+        };
+        leadping_invitations::auth::mint("a-different-secret-0123456789abcdef", &claims).unwrap()
+    };
+    let cases: [(Option<String>, &str, &str); 5] = [
+        (None, "Bearer", "no Authorization header"),
+        (
+            Some("Basic dXNlcjpwYXNz".into()),
+            "Bearer",
+            "not a bearer token",
+        ),
+        (
+            Some("Bearer garbage".into()),
+            "Bearer error=\"invalid_token\"",
+            "not a JWT",
+        ),
+        (
+            Some(format!("Bearer {expired}")),
+            "Bearer error=\"invalid_token\"",
+            "expired",
+        ),
+        (
+            Some(format!("Bearer {foreign}")),
+            "Bearer error=\"invalid_token\"",
+            "signed by an untrusted key",
+        ),
+    ];
+    let requests = [
+        ("GET", "/businesses/me/invitations", None),
+        (
+            "POST",
+            "/businesses/me/invitations",
+            Some(r#"{"email": "ann@example.com"}"#),
+        ),
+        ("POST", "/businesses/me/invitations/inv_1/resend", None),
+        ("DELETE", "/businesses/me/invitations/inv_1", None),
+    ];
+    for (authorization, challenge, what) in &cases {
+        for (method, path, body) in &requests {
+            let mut request = app.http.request(method.parse().unwrap(), app.url(path));
+            if let Some(a) = authorization {
+                request = request.header("authorization", a);
+            }
+            if let Some(b) = body {
+                request = request.header("content-type", "application/json").body(*b);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{method} {path}: {what}");
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                *challenge,
+                "{method} {path}: {what}"
+            );
+            let request_id = response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let problem: Problem = response.json().await.unwrap();
+            assert_eq!(problem.type_, ProblemType::Unauthorized.uri(), "{what}");
+            assert_eq!(problem.status, 401);
+            assert_eq!(problem.request_id.as_deref(), Some(request_id.as_str()));
+            assert_eq!(problem.instance.as_deref(), Some(*path));
+        }
+    }
+
+    // The generated client without a token gets the same problem, as a typed error.
+    let result = app.client.list_business_invitations().send().await;
+    expect_problem(result, 401, ProblemType::Unauthorized);
+
+    // The token operations take no bearer token: the acceptance token is the credential.
+    expect_problem(
+        app.client
+            .get_business_invitation_by_token()
+            .token("t")
+            .send()
+            .await,
+        501,
+        ProblemType::NotImplemented,
+    );
 }

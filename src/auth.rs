@@ -1,0 +1,451 @@
+//! Bearer JWT -> the caller's identity.
+//!
+//! Every trusted key is bound to the algorithms it may verify: the HS256 secret verifies HS256
+//! only, an RSA public key RS256 only, a P-256 key ES256 only. A token's `alg` picks among those
+//! keys and nothing else, so neither `alg: none` (which jsonwebtoken cannot even parse) nor
+//! algorithm confusion (an RS256 public key used as an HMAC secret) can get a token through.
+//!
+//! The claims follow common identity providers: `sub` is the user, `org_id` the business, `role`
+//! the role the token claims. The role that counts is the one stored for the membership; the
+//! token's role is informative only.
+
+use std::path::PathBuf;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims this server reads and the `token` command writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user.
+    pub sub: String,
+    /// The business (organization) the token acts for.
+    pub org_id: String,
+    /// The role the token claims; the stored membership role is what counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Who is calling, as the token says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub business_id: String,
+    pub token_role: Option<String>,
+}
+
+/// Where trusted keys come from.
+#[derive(Clone, Debug, Default)]
+pub struct AuthSettings {
+    /// HS256 shared secret, for local use and tests (at least 32 bytes).
+    pub hs256_secret: Option<String>,
+    /// PEM files of RSA (RS256) or P-256 (ES256) public keys, for production identity providers.
+    pub public_key_files: Vec<PathBuf>,
+    /// A JWKS file (`{"keys": [...]}`) of RSA and P-256 public keys.
+    pub jwks_file: Option<PathBuf>,
+    /// When set, tokens must carry this `iss`.
+    pub issuer: Option<String>,
+    /// When set, tokens must carry this `aud`.
+    pub audience: Option<String>,
+}
+
+/// The shortest HS256 secret accepted: RFC 7518 wants a key at least as long as the hash.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why a request is not authenticated. Every variant is a 401; the text is safe to show.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("The request has no Authorization header; send `Authorization: Bearer <JWT>`.")]
+    Missing,
+    #[error("The Authorization header is not a bearer token; send `Authorization: Bearer <JWT>`.")]
+    NotBearer,
+    #[error("The bearer token is not a JWT this server can read.")]
+    Malformed,
+    #[error("The bearer token's algorithm is not accepted by this server.")]
+    UntrustedAlgorithm,
+    #[error("The bearer token is not signed by a key this server trusts.")]
+    BadSignature,
+    #[error("The bearer token has expired.")]
+    Expired,
+    #[error("The bearer token's claims are not acceptable: {0}.")]
+    Claims(String),
+}
+
+struct TrustedKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+    kid: Option<String>,
+}
+
+/// Verifies bearer tokens against the configured keys.
+pub struct Verifier {
+    keys: Vec<TrustedKey>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let algs: Vec<_> = self.keys.iter().map(|k| k.algorithm).collect();
+        f.debug_struct("Verifier")
+            .field("keys", &algs)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl Verifier {
+    pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Self> {
+        let mut keys = Vec::new();
+        if let Some(secret) = &settings.hs256_secret {
+            if secret.len() < MIN_SECRET_BYTES {
+                anyhow::bail!("the JWT secret must be at least {MIN_SECRET_BYTES} bytes long");
+            }
+            keys.push(TrustedKey {
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(secret.as_bytes())?,
+                kid: None,
+            });
+        }
+        for path in &settings.public_key_files {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read public key {}: {e}", path.display()))?;
+            let key = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+                TrustedKey {
+                    algorithm: Algorithm::RS256,
+                    key,
+                    kid: None,
+                }
+            } else if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
+                TrustedKey {
+                    algorithm: Algorithm::ES256,
+                    key,
+                    kid: None,
+                }
+            } else {
+                anyhow::bail!(
+                    "{} is neither an RSA nor an EC public key in PEM",
+                    path.display()
+                );
+            };
+            keys.push(key);
+        }
+        if let Some(path) = &settings.jwks_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read JWKS {}: {e}", path.display()))?;
+            let set: JwkSet = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a JWKS: {e}", path.display()))?;
+            for jwk in &set.keys {
+                let algorithm = match &jwk.algorithm {
+                    AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                    AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                        Algorithm::ES256
+                    }
+                    // Symmetric keys have no place in a public key set; other curves are not offered.
+                    _ => anyhow::bail!(
+                        "{}: only RSA and P-256 public keys are accepted",
+                        path.display()
+                    ),
+                };
+                let key = DecodingKey::from_jwk(jwk)
+                    .map_err(|e| anyhow::anyhow!("{}: unusable key: {e}", path.display()))?;
+                keys.push(TrustedKey {
+                    algorithm,
+                    key,
+                    kid: jwk.common.key_id.clone(),
+                });
+            }
+        }
+        if keys.is_empty() {
+            anyhow::bail!("no JWT keys configured: set a secret or public keys");
+        }
+        Ok(Verifier {
+            keys,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// The identity of a request with this `Authorization` header value.
+    pub fn verify(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
+        let value = authorization.ok_or(AuthError::Missing)?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::NotBearer);
+        }
+        let token = token.trim();
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        let candidates: Vec<&TrustedKey> = self
+            .keys
+            .iter()
+            .filter(|k| k.algorithm == header.alg)
+            .filter(|k| match (&k.kid, &header.kid) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(AuthError::UntrustedAlgorithm);
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+            validation.required_spec_claims.insert("iss".into());
+        }
+        match &self.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims.insert("aud".into());
+            }
+            None => validation.validate_aud = false,
+        }
+        let mut last = AuthError::BadSignature;
+        for key in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => {
+                    let c = data.claims;
+                    if c.sub.is_empty() || c.org_id.is_empty() {
+                        return Err(AuthError::Claims("sub and org_id must not be empty".into()));
+                    }
+                    return Ok(Identity {
+                        user_id: c.sub,
+                        business_id: c.org_id,
+                        token_role: c.role,
+                    });
+                }
+                Err(e) => {
+                    use jsonwebtoken::errors::ErrorKind;
+                    last = match e.kind() {
+                        ErrorKind::InvalidSignature => AuthError::BadSignature,
+                        ErrorKind::ExpiredSignature => AuthError::Expired,
+                        ErrorKind::InvalidIssuer => AuthError::Claims("wrong issuer".into()),
+                        ErrorKind::InvalidAudience => AuthError::Claims("wrong audience".into()),
+                        ErrorKind::MissingRequiredClaim(c) => {
+                            AuthError::Claims(format!("missing {c}"))
+                        }
+                        ErrorKind::Json(_) => {
+                            AuthError::Claims("sub, org_id and exp are required".into())
+                        }
+                        _ => AuthError::Malformed,
+                    };
+                    if last != AuthError::BadSignature {
+                        return Err(last);
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Signs `claims` with the HS256 secret: the `token` command and the demo use it.
+pub fn mint(secret: &str, claims: &Claims) -> anyhow::Result<String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        anyhow::bail!("the JWT secret must be at least {MIN_SECRET_BYTES} bytes long");
+    }
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes())?,
+    )?)
+}
+
+/// A new random secret, hex-encoded (64 characters).
+pub fn generate_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn claims(exp: u64) -> Claims {
+        Claims {
+            sub: "usr_1".into(),
+            org_id: "biz_1".into(),
+            role: Some("Admin".into()),
+            exp,
+            iat: None,
+            iss: None,
+            aud: None,
+        }
+    }
+
+    fn verifier(settings: AuthSettings) -> Verifier {
+        Verifier::from_settings(&settings).unwrap()
+    }
+
+    fn hs() -> Verifier {
+        verifier(AuthSettings {
+            hs256_secret: Some(SECRET.into()),
+            ..Default::default()
+        })
+    }
+
+    fn bearer(t: &str) -> String {
+        format!("Bearer {t}")
+    }
+
+    #[test]
+    fn a_good_token_names_user_and_business() {
+        let token = mint(SECRET, &claims(now() + 600)).unwrap();
+        let id = hs().verify(Some(&bearer(&token))).unwrap();
+        assert_eq!(
+            id,
+            Identity {
+                user_id: "usr_1".into(),
+                business_id: "biz_1".into(),
+                token_role: Some("Admin".into())
+            }
+        );
+        assert!(
+            hs().verify(Some(&format!("bearer   {token}"))).is_ok(),
+            "the scheme is case-insensitive"
+        );
+    }
+
+    #[test]
+    fn missing_malformed_and_foreign_tokens_are_refused() {
+        let v = hs();
+        assert_eq!(v.verify(None), Err(AuthError::Missing));
+        assert_eq!(
+            v.verify(Some("Basic dXNlcjpwYXNz")),
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(
+            v.verify(Some("Bearer not.a.jwt")),
+            Err(AuthError::Malformed)
+        );
+        let other = mint("another-secret-that-is-long-enough!!", &claims(now() + 600)).unwrap();
+        assert_eq!(
+            v.verify(Some(&bearer(&other))),
+            Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let token = mint(SECRET, &claims(now() - 3600)).unwrap();
+        assert_eq!(hs().verify(Some(&bearer(&token))), Err(AuthError::Expired));
+    }
+
+    fn base64url(s: &str) -> String {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in s.as_bytes().chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// A token with a hand-made header over a valid payload, signed with the HS256 secret.
+    fn with_header(header_json: &str) -> String {
+        let good = mint(SECRET, &claims(now() + 600)).unwrap();
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let header = base64url(header_json);
+        parts[0] = &header;
+        parts.join(".")
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        for alg in ["none", "None", "NONE"] {
+            let mut token = with_header(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            // An unsigned token has an empty signature.
+            token.truncate(token.rfind('.').unwrap() + 1);
+            assert_eq!(
+                hs().verify(Some(&bearer(&token))),
+                Err(AuthError::Malformed),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_for_another_algorithm_finds_no_key() {
+        // Algorithm confusion: an RS256 header on a server that trusts only an HS256 secret must
+        // not be checked against that secret.
+        let token = with_header(r#"{"alg":"RS256","typ":"JWT"}"#);
+        assert_eq!(
+            hs().verify(Some(&bearer(&token))),
+            Err(AuthError::UntrustedAlgorithm)
+        );
+        let token = with_header(r#"{"alg":"HS512","typ":"JWT"}"#);
+        assert_eq!(
+            hs().verify(Some(&bearer(&token))),
+            Err(AuthError::UntrustedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_are_enforced_when_configured() {
+        let v = verifier(AuthSettings {
+            hs256_secret: Some(SECRET.into()),
+            issuer: Some("https://idp.example".into()),
+            audience: Some("leadping".into()),
+            ..Default::default()
+        });
+        let mut c = claims(now() + 600);
+        assert!(
+            matches!(
+                v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))),
+                Err(AuthError::Claims(_))
+            ),
+            "missing iss/aud"
+        );
+        c.iss = Some("https://idp.example".into());
+        c.aud = Some("leadping".into());
+        assert!(v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))).is_ok());
+        c.aud = Some("someone-else".into());
+        assert_eq!(
+            v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))),
+            Err(AuthError::Claims("wrong audience".into()))
+        );
+    }
+
+    #[test]
+    fn short_secrets_and_empty_key_sets_are_configuration_errors() {
+        assert!(
+            Verifier::from_settings(&AuthSettings {
+                hs256_secret: Some("short".into()),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(Verifier::from_settings(&AuthSettings::default()).is_err());
+        assert!(mint("short", &claims(now())).is_err());
+    }
+
+    #[test]
+    fn generated_secrets_are_long_and_distinct() {
+        let (a, b) = (generate_secret().unwrap(), generate_secret().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}
