@@ -66,7 +66,9 @@ fn run(spec_path: &Path, out_dir: &Path) -> Result<(), error::GenError> {
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged);
+        .with_tag(progenitor::TagStyle::Merged)
+        // Lets client users (and the tests) compare responses.
+        .with_derive("PartialEq");
     let client = progenitor::Generator::new(&settings)
         .generate_tokens(&spec)
         .map_err(|e| {

@@ -1,16 +1,163 @@
 //! Settings from flags and the environment (a flag wins over its variable), with safe defaults
 //! so that `serve` runs with nothing configured.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use chrono::Duration;
+
+use crate::app::App;
 use crate::auth::{self, AuthSettings};
+use crate::domain::rules::Policy;
+use crate::store::Store;
+use crate::tokens::TokenKey;
 
 /// Where the server keeps what it must remember between runs.
 #[derive(Clone, Debug, clap::Args)]
 pub struct DataArgs {
-    /// Directory for local state: the generated JWT secret (and, later, the SQLite database).
+    /// Directory for local state: the SQLite database and generated secrets.
     #[arg(long, env = "LEADPING_DATA_DIR", default_value = "leadping-data")]
     pub data_dir: PathBuf,
+    /// `sqlite://PATH` (the default is `leadping.db` in the data directory) or
+    /// `postgres://USER@HOST/DB` for a database shared by several replicas.
+    #[arg(long, env = "LEADPING_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Key the acceptance tokens are derived with (at least 32 bytes). Generated once and kept
+    /// in the data directory when not set; replicas sharing a database must share it.
+    #[arg(long, env = "LEADPING_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<String>,
+}
+
+impl DataArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("leadping.db").display()))
+    }
+
+    /// The database URL without its password, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        let url = self.database_url();
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+            }
+            _ => url,
+        }
+    }
+
+    pub fn token_key(&self) -> anyhow::Result<TokenKey> {
+        match &self.token_key {
+            Some(k) => TokenKey::new(k.as_bytes()),
+            None => TokenKey::new(secret_in(&self.data_dir, "token-key")?.as_bytes()),
+        }
+    }
+}
+
+/// The business rules' limits.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PolicyArgs {
+    /// Least seconds between two emails for one invitation.
+    #[arg(long, env = "LEADPING_RESEND_COOLDOWN_SECS", default_value_t = 60)]
+    pub resend_cooldown_secs: u32,
+    /// Invitation emails (creates and resends) per business per UTC day.
+    #[arg(long, env = "LEADPING_DAILY_EMAIL_CAP", default_value_t = 200)]
+    pub daily_email_cap: u32,
+    /// Seconds an invitation can be accepted after it was (re)sent.
+    #[arg(long, env = "LEADPING_INVITATION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub invitation_ttl_secs: u32,
+    /// Most seats a business's subscription item may hold; 0 for no limit.
+    #[arg(long, env = "LEADPING_SEAT_LIMIT", default_value_t = 100)]
+    pub seat_limit: u32,
+    /// Seconds between two runs of the sweeper that releases expired invitations' seats.
+    #[arg(long, env = "LEADPING_SWEEP_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sweep_interval_secs: u32,
+}
+
+impl PolicyArgs {
+    pub fn policy(&self) -> Policy {
+        Policy {
+            validity: Duration::seconds(i64::from(self.invitation_ttl_secs)),
+            resend_cooldown: Duration::seconds(i64::from(self.resend_cooldown_secs)),
+            daily_email_cap: self.daily_email_cap,
+            seat_limit: (self.seat_limit > 0).then_some(i64::from(self.seat_limit)),
+        }
+    }
+
+    pub fn sweep_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.sweep_interval_secs))
+    }
+}
+
+/// The application over the configured database, migrated.
+pub async fn app(data: &DataArgs, policy: &PolicyArgs) -> anyhow::Result<App> {
+    let url = data.database_url();
+    let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+    Ok(App {
+        store,
+        policy: policy.policy(),
+        tokens: data.token_key()?,
+    })
+}
+
+/// Reads the TOML file named by `--config FILE` (or `LEADPING_CONFIG`) into environment
+/// variables that are not set yet, so that the file sits below the environment and flags.
+/// Must run before any other thread starts.
+pub fn load_file_into_env(args: impl Iterator<Item = OsString>) -> anyhow::Result<()> {
+    let args: Vec<OsString> = args.collect();
+    let from_args = args.iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        if a == "--config" {
+            args.get(i + 1).map(PathBuf::from)
+        } else {
+            a.strip_prefix("--config=").map(PathBuf::from)
+        }
+    });
+    let Some(path) = from_args.or_else(|| std::env::var_os("LEADPING_CONFIG").map(PathBuf::from))
+    else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+    for (name, value) in
+        file_settings(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    {
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: called at the start of `main`, before any thread exists.
+            unsafe { std::env::set_var(&name, value) };
+        }
+    }
+    Ok(())
+}
+
+/// `key = value` pairs of a config file as `(LEADPING_KEY, value)`.
+fn file_settings(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let table: toml::Table = text.parse()?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => {
+                    anyhow::bail!("`{key}`: {other} is not a string, integer, boolean or list")
+                }
+            };
+            Ok((format!("LEADPING_{}", key.to_uppercase()), value))
+        })
+        .collect()
 }
 
 /// Which bearer tokens to trust.
@@ -40,11 +187,12 @@ pub fn hs256_secret(auth: &AuthArgs, data: &DataArgs) -> anyhow::Result<String> 
     if let Some(secret) = &auth.jwt_secret {
         return Ok(secret.clone());
     }
-    secret_in(&data.data_dir)
+    secret_in(&data.data_dir, "jwt-secret")
 }
 
-fn secret_in(dir: &Path) -> anyhow::Result<String> {
-    let path = dir.join("jwt-secret");
+/// A secret kept in `dir/name`, generated on first use, readable by its owner only.
+fn secret_in(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(s) => return Ok(s.trim().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -95,8 +243,8 @@ mod tests {
     fn the_generated_secret_is_kept_and_reused() {
         let dir = std::env::temp_dir().join(format!("leadping-config-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let first = secret_in(&dir).unwrap();
-        let second = secret_in(&dir).unwrap();
+        let first = secret_in(&dir, "jwt-secret").unwrap();
+        let second = secret_in(&dir, "jwt-secret").unwrap();
         assert_eq!(first, second);
         assert!(first.len() >= auth::MIN_SECRET_BYTES);
         #[cfg(unix)]
@@ -113,5 +261,49 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn config_files_become_environment_names() {
+        let settings = file_settings(
+            "bind = \"0.0.0.0:9000\"\nseat_limit = 5\njwt_public_keys = [\"a.pem\", \"b.pem\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            settings,
+            vec![
+                ("LEADPING_BIND".to_string(), "0.0.0.0:9000".to_string()),
+                (
+                    "LEADPING_JWT_PUBLIC_KEYS".to_string(),
+                    "a.pem,b.pem".to_string()
+                ),
+                ("LEADPING_SEAT_LIMIT".to_string(), "5".to_string()),
+            ]
+        );
+        assert!(file_settings("nested = { a = 1 }").is_err());
+        assert!(file_settings("not toml").is_err());
+    }
+
+    #[test]
+    fn database_urls_are_logged_without_passwords() {
+        let data = |url: &str| DataArgs {
+            data_dir: "d".into(),
+            database_url: Some(url.into()),
+            token_key: None,
+        };
+        assert_eq!(
+            data("postgres://app:s3cret@db:5432/x").database_url_redacted(),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            data("sqlite://d/leadping.db").database_url_redacted(),
+            "sqlite://d/leadping.db"
+        );
+        let default = DataArgs {
+            data_dir: "d".into(),
+            database_url: None,
+            token_key: None,
+        };
+        assert_eq!(default.database_url(), "sqlite://d/leadping.db");
     }
 }

@@ -25,11 +25,15 @@ pub mod client {
 }
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod problem;
 pub mod server;
+pub mod store;
+pub mod tokens;
 pub mod wire;
 
 /// The contract exactly as checked in; served at `GET /openapi.json`.

@@ -1,24 +1,31 @@
 //! The `leadping-invitations` command: wiring only.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use dropshot::ConfigLoggingLevel;
-use leadping_invitations::api::ApiContext;
 use leadping_invitations::auth::{self, Claims, Verifier};
-use leadping_invitations::config::{self, AuthArgs, DataArgs};
+use leadping_invitations::config::{self, AuthArgs, DataArgs, PolicyArgs};
+use leadping_invitations::demo;
 use leadping_invitations::server::{self, ServerSettings};
+use leadping_invitations::store::Store;
 
 #[derive(Parser)]
 #[command(version, about = "The Leadping business-invitations API server")]
 struct Cli {
+    /// A TOML file of settings (keys are the environment variables' names without the
+    /// `LEADPING_` prefix, in lower case: `bind = "0.0.0.0:8080"`). Environment variables win
+    /// over the file, flags over both.
+    #[arg(long, env = "LEADPING_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API.
+    /// Serve the API (migrating the database first).
     Serve {
         /// Address to listen on.
         #[arg(long, env = "LEADPING_BIND", default_value = "127.0.0.1:8080")]
@@ -26,8 +33,21 @@ enum Command {
         /// Log level: trace, debug, info, warn, error or critical.
         #[arg(long, env = "LEADPING_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
         log_level: ConfigLoggingLevel,
+        /// Seed two demo businesses with members and invitations, and print a token per member.
+        #[arg(long)]
+        demo: bool,
+        /// With --demo: also write the demo's base URL, businesses, members and tokens as JSON.
+        #[arg(long, requires = "demo")]
+        demo_out: Option<PathBuf>,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Bring the database schema up to date, then exit.
+    Migrate {
         #[command(flatten)]
         data: DataArgs,
     },
@@ -67,11 +87,27 @@ fn parse_level(s: &str) -> Result<ConfigLoggingLevel, String> {
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> anyhow::Result<()> {
+    // The config file feeds the environment before anything reads it, and before any thread
+    // exists: that is what makes setting variables sound here.
+    config::load_file_into_env(std::env::args_os())?;
+    let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Openapi => {
             print!("{}", leadping_invitations::generated_openapi());
+            Ok(())
+        }
+        Command::Migrate { data } => {
+            let url = data.database_url();
+            tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+            eprintln!("database is up to date: {}", data.database_url_redacted());
             Ok(())
         }
         Command::Token {
@@ -99,17 +135,33 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             bind,
             log_level,
+            demo,
+            demo_out,
             auth,
             data,
+            policy,
         } => {
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
-            let server =
-                server::start(&ServerSettings { bind, log_level }, ApiContext { verifier })?;
-            eprintln!(
-                "leadping-invitations listening on http://{}",
-                server.local_addr()
-            );
-            eprintln!("  contract: http://{}/openapi.json", server.local_addr());
+            let app = config::app(&data, &policy).await?;
+            let context = leadping_invitations::api::ApiContext {
+                verifier,
+                app: app.clone(),
+            };
+            let server = server::start(&ServerSettings { bind, log_level }, context)?;
+            let base_url = format!("http://{}", server.local_addr());
+            eprintln!("leadping-invitations listening on {base_url}");
+            eprintln!("  database: {}", data.database_url_redacted());
+            eprintln!("  contract: {base_url}/openapi.json");
+            server::spawn_sweeper(app.clone(), policy.sweep_interval());
+            if demo {
+                let secret = config::hs256_secret(&auth, &data)?;
+                let seeded = demo::seed(&app, &secret, &base_url).await?;
+                println!("{}", demo::instructions(&seeded));
+                if let Some(path) = demo_out {
+                    std::fs::write(&path, serde_json::to_string_pretty(&seeded)? + "\n")?;
+                    eprintln!("  demo written to {}", path.display());
+                }
+            }
             let shutdown = server.wait_for_shutdown();
             tokio::select! {
                 result = shutdown => result.map_err(|e| anyhow::anyhow!("server stopped: {e}")),

@@ -64,3 +64,23 @@ pub fn start(
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)
 }
+
+/// Runs the sweeper every `interval` for the life of the process: expired invitations give their
+/// seats back even when nobody reads them.
+pub fn spawn_sweeper(
+    app: crate::app::App,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match app.sweep().await {
+                Ok(0) => {}
+                Ok(n) => eprintln!("sweeper: released the seats of {n} expired invitations"),
+                Err(e) => eprintln!("sweeper: {e}"),
+            }
+        }
+    })
+}

@@ -1,28 +1,47 @@
 //! The implementation of the generated [`LeadpingInvitationsApi`] trait: one thin handler per
-//! operation that unpacks the request, calls the application, and maps the outcome to the wire.
-//!
-//! Until the lifecycle lands, every operation answers a `not-implemented` problem (501), so that
-//! the contract, the generated client and the server can be exercised end to end already.
+//! operation that unpacks the request, calls one application function, and maps the outcome to
+//! the wire. No SQL, no business rules here.
+
+// Handlers must return dropshot's error type by value, so the helpers that build it do too.
+#![allow(clippy::result_large_err)]
 
 pub mod wire_map;
 
 use dropshot::{Header, Path, RequestContext, TypedBody};
 use http::HeaderValue;
+use slog::error;
 
+use crate::app::{
+    App, CreateError, Idempotency, ListError, Outcome, Render, ResendError, RevokeError, TokenError,
+};
 use crate::auth::{AuthError, Identity, Verifier};
 use crate::contract::*;
+use crate::domain::Role;
+use crate::domain::rules;
 use crate::problem::{Problem, ProblemType, ProblemWithHeaders};
-use crate::types::{AcceptBusinessInvitationRequest, CreateBusinessInvitationRequest};
+use crate::store::StoreError;
+use crate::types::{
+    AcceptBusinessInvitationRequest, BusinessInvitation, CreateBusinessInvitationRequest,
+};
 
 /// What every handler can reach.
 #[derive(Debug)]
 pub struct ApiContext {
     pub verifier: Verifier,
+    pub app: App,
 }
+
+/// The server's implementation of the API trait.
+pub enum InvitationsApi {}
+
+type Ctx = RequestContext<ApiContext>;
+
+/// The longest Idempotency-Key accepted.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// The caller's identity from the bearer token, or the 401 problem to answer with; the problem
 /// carries `WWW-Authenticate` as RFC 6750 asks, which is why it is a [`ProblemWithHeaders`].
-fn authenticate(rqctx: &RequestContext<ApiContext>) -> Result<Identity, Box<ProblemWithHeaders>> {
+fn authenticate(rqctx: &Ctx) -> Result<Identity, Box<ProblemWithHeaders>> {
     let header = rqctx.request.headers().get(http::header::AUTHORIZATION);
     let value = match header.map(|h| h.to_str()) {
         None => None,
@@ -36,7 +55,7 @@ fn authenticate(rqctx: &RequestContext<ApiContext>) -> Result<Identity, Box<Prob
         .map_err(|e| unauthorized(rqctx, &e))
 }
 
-fn unauthorized(rqctx: &RequestContext<ApiContext>, error: &AuthError) -> Box<ProblemWithHeaders> {
+fn unauthorized(rqctx: &Ctx, error: &AuthError) -> Box<ProblemWithHeaders> {
     let challenge = match error {
         AuthError::Missing | AuthError::NotBearer => "Bearer",
         _ => "Bearer error=\"invalid_token\"",
@@ -51,78 +70,375 @@ fn unauthorized(rqctx: &RequestContext<ApiContext>, error: &AuthError) -> Box<Pr
     Box::new(problem)
 }
 
-/// The server's implementation of the API trait.
-pub enum InvitationsApi {}
+/// A store failure is a bug or an outage: logged with its cause, answered with an opaque 500.
+fn internal(rqctx: &Ctx, e: StoreError) -> Problem {
+    error!(rqctx.log, "store failure"; "error" => %e);
+    Problem::internal().at(rqctx)
+}
 
-fn not_implemented(rqctx: &RequestContext<ApiContext>, operation_id: &str) -> Problem {
-    Problem::new(
-        ProblemType::NotImplemented,
-        format!(
-            "{operation_id} is part of the contract but this server does not implement it yet."
+fn problem(rqctx: &Ctx, kind: ProblemType, detail: impl Into<String>) -> Problem {
+    Problem::new(kind, detail).at(rqctx)
+}
+
+fn too_many(
+    rqctx: &Ctx,
+    kind: ProblemType,
+    detail: &str,
+    retry_after_secs: u64,
+) -> ProblemWithHeaders {
+    ProblemWithHeaders::retry_after(
+        problem(
+            rqctx,
+            kind,
+            format!("{detail} Retry in {retry_after_secs} s."),
         ),
+        retry_after_secs,
     )
-    .at(rqctx)
+}
+
+const NOT_MEMBER: &str = "The bearer token's user is not a member of its business.";
+
+/// The request's Idempotency-Key with the fingerprint of everything else the request says.
+fn idempotency(
+    rqctx: &Ctx,
+    key: Option<String>,
+    operation: &str,
+    parts: &[&str],
+) -> Result<Option<Idempotency>, Problem> {
+    let Some(key) = key else { return Ok(None) };
+    if key.is_empty()
+        || key.len() > IDEMPOTENCY_KEY_MAX
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(problem(
+            rqctx,
+            ProblemType::Validation,
+            format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters."),
+        ));
+    }
+    let mut material = String::from(operation);
+    for p in parts {
+        material.push('\n');
+        material.push_str(p);
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+    Ok(Some(Idempotency {
+        key,
+        request_hash: crate::tokens::hex(digest.as_ref()),
+    }))
+}
+
+/// Renders the body of a create or resend; runs inside the store transaction.
+fn render_with(safe_message: fn(&str) -> String) -> Render {
+    Box::new(move |inv, now| {
+        let body = wire_map::invitation(inv, now, Some(safe_message(&inv.email)));
+        serde_json::to_string(&body).expect("wire types serialize")
+    })
+}
+
+/// The invitation of a fresh outcome, or the stored body of a replayed one.
+fn outcome_body(rqctx: &Ctx, outcome: Outcome) -> Result<BusinessInvitation, Problem> {
+    let body = match outcome {
+        Outcome::Done { body, .. } => body,
+        Outcome::Replayed(stored) => stored.body,
+    };
+    serde_json::from_str(&body).map_err(|e| {
+        error!(rqctx.log, "stored response does not parse"; "error" => %e);
+        Problem::internal().at(rqctx)
+    })
 }
 
 impl LeadpingInvitationsApi for InvitationsApi {
     type Context = ApiContext;
 
     async fn accept_business_invitation(
-        rqctx: RequestContext<ApiContext>,
-        _body: TypedBody<AcceptBusinessInvitationRequest>,
+        rqctx: Ctx,
+        body: TypedBody<AcceptBusinessInvitationRequest>,
     ) -> Result<AcceptBusinessInvitationResponse, Problem> {
-        Err(not_implemented(&rqctx, "acceptBusinessInvitation"))
+        let body = body.into_inner();
+        let result = rqctx
+            .context()
+            .app
+            .accept(body.token, body.email, body.first_name, body.last_name)
+            .await;
+        match result.map_err(|e| internal(&rqctx, e))? {
+            Ok((inv, now)) => {
+                let message = format!("Welcome to {}.", inv.business_name);
+                Ok(AcceptBusinessInvitationResponse::Ok(wire_map::invitation(
+                    &inv,
+                    now,
+                    Some(message),
+                )))
+            }
+            Err(e) => Err(token_problem(&rqctx, e)),
+        }
     }
 
     async fn get_business_invitation_by_token(
-        rqctx: RequestContext<ApiContext>,
-        _path: Path<GetBusinessInvitationByTokenPath>,
+        rqctx: Ctx,
+        path: Path<GetBusinessInvitationByTokenPath>,
     ) -> Result<GetBusinessInvitationByTokenResponse, Problem> {
-        Err(not_implemented(&rqctx, "getBusinessInvitationByToken"))
+        let token = path.into_inner().token;
+        match rqctx
+            .context()
+            .app
+            .lookup(token)
+            .await
+            .map_err(|e| internal(&rqctx, e))?
+        {
+            Ok((inv, now)) => Ok(GetBusinessInvitationByTokenResponse::Ok(
+                wire_map::invitation(&inv, now, None),
+            )),
+            Err(e) => Err(token_problem(&rqctx, e)),
+        }
     }
 
     async fn list_business_invitations(
-        rqctx: RequestContext<ApiContext>,
+        rqctx: Ctx,
     ) -> Result<ListBusinessInvitationsResponse, Problem> {
-        let _caller = match authenticate(&rqctx) {
+        let identity = match authenticate(&rqctx) {
             Ok(identity) => identity,
             Err(problem) => return Ok(ListBusinessInvitationsResponse::Problem(*problem)),
         };
-        Err(not_implemented(&rqctx, "listBusinessInvitations"))
+        match rqctx
+            .context()
+            .app
+            .list(identity)
+            .await
+            .map_err(|e| internal(&rqctx, e))?
+        {
+            Ok((invitations, now)) => Ok(ListBusinessInvitationsResponse::Ok(
+                invitations.iter().map(|i| wire_map::row(i, now)).collect(),
+            )),
+            Err(ListError::NotMember) => Err(problem(&rqctx, ProblemType::Forbidden, NOT_MEMBER)),
+        }
     }
 
     async fn create_business_invitation(
-        rqctx: RequestContext<ApiContext>,
-        _headers: Header<CreateBusinessInvitationHeaders>,
-        _body: TypedBody<CreateBusinessInvitationRequest>,
+        rqctx: Ctx,
+        headers: Header<CreateBusinessInvitationHeaders>,
+        body: TypedBody<CreateBusinessInvitationRequest>,
     ) -> Result<CreateBusinessInvitationResponse, Problem> {
-        let _caller = match authenticate(&rqctx) {
+        let identity = match authenticate(&rqctx) {
             Ok(identity) => identity,
             Err(problem) => return Ok(CreateBusinessInvitationResponse::Problem(*problem)),
         };
-        Err(not_implemented(&rqctx, "createBusinessInvitation"))
+        let body = body.into_inner();
+        let role = body
+            .role
+            .map(wire_map::role_from_wire)
+            .unwrap_or(Role::Agent);
+        let role_text = wire_map::role(role).as_str();
+        let idem = idempotency(
+            &rqctx,
+            headers.into_inner().idempotency_key,
+            "createBusinessInvitation",
+            &[&body.email, role_text],
+        )?;
+        let result = rqctx
+            .context()
+            .app
+            .create(
+                identity,
+                body.email,
+                role,
+                idem,
+                render_with(|e| format!("Invitation sent to {}.", rules::mask_email(e))),
+            )
+            .await;
+        match result.map_err(|e| internal(&rqctx, e))? {
+            Ok(outcome) => Ok(CreateBusinessInvitationResponse::Ok(outcome_body(
+                &rqctx, outcome,
+            )?)),
+            Err(CreateError::DailyCap { retry_after_secs }) => {
+                Ok(CreateBusinessInvitationResponse::Problem(too_many(
+                    &rqctx,
+                    ProblemType::DailyEmailCap,
+                    "The business reached its daily cap of invitation emails.",
+                    retry_after_secs,
+                )))
+            }
+            Err(e) => Err(match e {
+                CreateError::NotMember => problem(&rqctx, ProblemType::Forbidden, NOT_MEMBER),
+                CreateError::Forbidden => problem(
+                    &rqctx,
+                    ProblemType::Forbidden,
+                    "Your role cannot invite to this role: Agents cannot invite, Admins cannot invite Owners.",
+                ),
+                CreateError::InvalidEmail(why) => problem(&rqctx, ProblemType::Validation, why),
+                CreateError::AlreadyMember => problem(
+                    &rqctx,
+                    ProblemType::AlreadyMember,
+                    "This email already belongs to a member of the business.",
+                ),
+                CreateError::DuplicateInvitation => problem(
+                    &rqctx,
+                    ProblemType::DuplicateInvitation,
+                    "An outstanding invitation for this email already exists; resend it instead.",
+                ),
+                CreateError::SeatLimitReached => problem(
+                    &rqctx,
+                    ProblemType::SeatLimitReached,
+                    "No license seat is available on the business's subscription.",
+                ),
+                CreateError::IdempotencyKeyReused => problem(
+                    &rqctx,
+                    ProblemType::IdempotencyKeyReused,
+                    "This Idempotency-Key was already used with a different request.",
+                ),
+                CreateError::DailyCap { .. } => unreachable!("answered above"),
+            }),
+        }
     }
 
     async fn revoke_business_invitation(
-        rqctx: RequestContext<ApiContext>,
-        _path: Path<RevokeBusinessInvitationPath>,
+        rqctx: Ctx,
+        path: Path<RevokeBusinessInvitationPath>,
     ) -> Result<RevokeBusinessInvitationResponse, Problem> {
-        let _caller = match authenticate(&rqctx) {
+        let identity = match authenticate(&rqctx) {
             Ok(identity) => identity,
             Err(problem) => return Ok(RevokeBusinessInvitationResponse::Problem(*problem)),
         };
-        Err(not_implemented(&rqctx, "revokeBusinessInvitation"))
+        let id = path.into_inner().invitation_id;
+        match rqctx
+            .context()
+            .app
+            .revoke(identity, id)
+            .await
+            .map_err(|e| internal(&rqctx, e))?
+        {
+            Ok(()) => Ok(RevokeBusinessInvitationResponse::NoContent),
+            Err(RevokeError::NotMember) => Err(problem(&rqctx, ProblemType::Forbidden, NOT_MEMBER)),
+            Err(RevokeError::NotFound) => Err(problem(
+                &rqctx,
+                ProblemType::NotFound,
+                "The business has no invitation with this ID.",
+            )),
+            Err(RevokeError::Forbidden) => Err(problem(
+                &rqctx,
+                ProblemType::Forbidden,
+                "Your role cannot revoke this invitation: Agents cannot, Admins cannot revoke Owner invitations.",
+            )),
+            Err(RevokeError::Accepted) => Err(problem(
+                &rqctx,
+                ProblemType::InvitationAccepted,
+                "The invitation was already accepted; remove the member instead.",
+            )),
+        }
     }
 
     async fn resend_business_invitation(
-        rqctx: RequestContext<ApiContext>,
-        _path: Path<ResendBusinessInvitationPath>,
-        _headers: Header<ResendBusinessInvitationHeaders>,
+        rqctx: Ctx,
+        path: Path<ResendBusinessInvitationPath>,
+        headers: Header<ResendBusinessInvitationHeaders>,
     ) -> Result<ResendBusinessInvitationResponse, Problem> {
-        let _caller = match authenticate(&rqctx) {
+        let identity = match authenticate(&rqctx) {
             Ok(identity) => identity,
             Err(problem) => return Ok(ResendBusinessInvitationResponse::Problem(*problem)),
         };
-        Err(not_implemented(&rqctx, "resendBusinessInvitation"))
+        let id = path.into_inner().invitation_id;
+        let idem = idempotency(
+            &rqctx,
+            headers.into_inner().idempotency_key,
+            "resendBusinessInvitation",
+            &[&id],
+        )?;
+        let result = rqctx
+            .context()
+            .app
+            .resend(identity, id, idem, render_with(rules::resent_message))
+            .await;
+        match result.map_err(|e| internal(&rqctx, e))? {
+            Ok(outcome) => Ok(ResendBusinessInvitationResponse::Ok(outcome_body(
+                &rqctx, outcome,
+            )?)),
+            Err(ResendError::Cooldown { retry_after_secs }) => {
+                Ok(ResendBusinessInvitationResponse::Problem(too_many(
+                    &rqctx,
+                    ProblemType::ResendCooldown,
+                    "This invitation was sent moments ago.",
+                    retry_after_secs,
+                )))
+            }
+            Err(ResendError::DailyCap { retry_after_secs }) => {
+                Ok(ResendBusinessInvitationResponse::Problem(too_many(
+                    &rqctx,
+                    ProblemType::DailyEmailCap,
+                    "The business reached its daily cap of invitation emails.",
+                    retry_after_secs,
+                )))
+            }
+            Err(e) => Err(match e {
+                ResendError::NotMember => problem(&rqctx, ProblemType::Forbidden, NOT_MEMBER),
+                ResendError::NotFound => problem(
+                    &rqctx,
+                    ProblemType::NotFound,
+                    "The business has no invitation with this ID.",
+                ),
+                ResendError::Forbidden => problem(
+                    &rqctx,
+                    ProblemType::Forbidden,
+                    "Your role cannot resend this invitation: Agents cannot, Admins cannot resend Owner invitations.",
+                ),
+                ResendError::Accepted => problem(
+                    &rqctx,
+                    ProblemType::InvitationAccepted,
+                    "The invitation was already accepted.",
+                ),
+                ResendError::Revoked => problem(
+                    &rqctx,
+                    ProblemType::InvitationRevoked,
+                    "The invitation was revoked; create a new one.",
+                ),
+                ResendError::SeatLimitReached => problem(
+                    &rqctx,
+                    ProblemType::SeatLimitReached,
+                    "The invitation needs a license seat again and none is available.",
+                ),
+                ResendError::IdempotencyKeyReused => problem(
+                    &rqctx,
+                    ProblemType::IdempotencyKeyReused,
+                    "This Idempotency-Key was already used with a different request.",
+                ),
+                ResendError::Cooldown { .. } | ResendError::DailyCap { .. } => {
+                    unreachable!("answered above")
+                }
+            }),
+        }
+    }
+}
+
+fn token_problem(rqctx: &Ctx, e: TokenError) -> Problem {
+    match e {
+        TokenError::NotFound => problem(
+            rqctx,
+            ProblemType::NotFound,
+            "No invitation has this token.",
+        ),
+        TokenError::Accepted => problem(
+            rqctx,
+            ProblemType::InvitationAccepted,
+            "The invitation was already accepted.",
+        ),
+        TokenError::Revoked => problem(
+            rqctx,
+            ProblemType::InvitationRevoked,
+            "The invitation was revoked.",
+        ),
+        TokenError::Expired => problem(
+            rqctx,
+            ProblemType::InvitationExpired,
+            "The invitation expired; ask the business to resend it.",
+        ),
+        TokenError::EmailMismatch => problem(
+            rqctx,
+            ProblemType::EmailMismatch,
+            "This is not the email address the invitation was sent to.",
+        ),
+        TokenError::AlreadyMember => problem(
+            rqctx,
+            ProblemType::AlreadyMember,
+            "This email already belongs to a member of the business.",
+        ),
     }
 }

@@ -135,3 +135,62 @@ mod tests {
         );
     }
 }
+
+/// An email address that parsed (RFC 5322 addr-spec, through the `email_address` crate); the only
+/// way to get one is [`EmailAddress::parse`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(s: &str) -> Result<EmailAddress, String> {
+        let trimmed = s.trim();
+        if trimmed.len() > 254 {
+            return Err("the email address is longer than 254 characters".to_string());
+        }
+        let parsed: email_address::EmailAddress = trimmed
+            .parse()
+            .map_err(|e| format!("{trimmed:?} is not an email address: {e}"))?;
+        if !parsed.domain().contains('.') {
+            // `user@localhost` is valid syntax but never a recipient we can invite.
+            return Err(format!("{trimmed:?} has no public domain"));
+        }
+        Ok(EmailAddress(parsed.email().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form duplicates are detected by: the whole address lowercased.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::EmailAddress;
+
+    #[test]
+    fn parses_addresses_and_refuses_the_rest() {
+        assert_eq!(
+            EmailAddress::parse(" Ann@Example.com ").unwrap().as_str(),
+            "Ann@Example.com"
+        );
+        assert_eq!(
+            EmailAddress::parse("Ann@Example.com").unwrap().normalized(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@@example.com",
+            "ann@localhost",
+            "a b@example.com",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

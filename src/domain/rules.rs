@@ -15,6 +15,8 @@ pub struct Policy {
     pub resend_cooldown: Duration,
     /// Invitation emails (creates and resends together) per business per UTC day.
     pub daily_email_cap: u32,
+    /// The most seats a business's subscription item may hold; `None` for no limit.
+    pub seat_limit: Option<i64>,
 }
 
 impl Default for Policy {
@@ -23,6 +25,7 @@ impl Default for Policy {
             validity: Duration::days(7),
             resend_cooldown: Duration::seconds(60),
             daily_email_cap: 200,
+            seat_limit: Some(100),
         }
     }
 }

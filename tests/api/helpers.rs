@@ -1,40 +1,114 @@
-//! `spawn_app()`: the real server on 127.0.0.1:0, with the generated client pointed at it.
+//! `spawn_app()`: the real server on 127.0.0.1:0 over a fresh database, with the generated client
+//! pointed at it. The database is SQLite in memory, or a fresh PostgreSQL database created on
+//! the server `TEST_DATABASE_URL` names.
 
+use chrono::{DateTime, Utc};
 use dropshot::{ConfigLoggingLevel, HttpServer};
 use leadping_invitations::api::ApiContext;
-use leadping_invitations::auth::{self, AuthSettings, Claims, Verifier};
+use leadping_invitations::app::{App, Outcome, Render};
+use leadping_invitations::auth::{self, AuthSettings, Claims, Identity, Verifier};
 use leadping_invitations::client::Client;
+use leadping_invitations::domain::Role;
+use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::server::{self, ServerSettings};
+use leadping_invitations::store::{Store, StoreError};
+use leadping_invitations::tokens::TokenKey;
 
 /// The HS256 secret the test server trusts.
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdef-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 pub struct TestApp {
     pub base_url: String,
-    /// The progenitor client generated from openapi.json, with its own types.
+    /// The progenitor client generated from openapi.json, with its own types (no token).
     pub client: Client,
     /// A plain HTTP client for what the generated one refuses to send (malformed requests).
     pub http: reqwest::Client,
+    /// The application behind the server, for seeding and for looking at the store.
+    pub app: App,
+    /// The database this server uses (a second server on it is a second replica).
+    pub database_url: String,
     server: Option<HttpServer<ApiContext>>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    let settings = ServerSettings {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        log_level: ConfigLoggingLevel::Warn,
+/// A fresh PostgreSQL database on the `TEST_DATABASE_URL` server, or `None` (with a note on
+/// stderr) when it is not set.
+pub fn fresh_postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED (PostgreSQL): TEST_DATABASE_URL is not set; this test ran on SQLite only"
+        );
+        return None;
+    };
+    let name = format!("leadping_test_{}", uuid::Uuid::new_v4().simple());
+    let mut client = postgres::Client::connect(&base, postgres::NoTls)
+        .expect("TEST_DATABASE_URL accepts connections");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("can create a test database");
+    // Replace the database name at the end of the URL.
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL ends in /DATABASE");
+    Some(format!("{prefix}/{name}"))
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, Policy::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, policy: Policy) -> Option<TestApp> {
+    let database_url = match backend {
+        Backend::Sqlite => "sqlite::memory:".to_string(),
+        Backend::Postgres => tokio::task::spawn_blocking(fresh_postgres_database)
+            .await
+            .unwrap()?,
+    };
+    let url = database_url.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&url))
+        .await
+        .unwrap()
+        .expect("database opens and migrates");
+    Some(spawn_on(store, policy, database_url))
+}
+
+/// A server over an existing store: two of these on one PostgreSQL database are two replicas.
+pub fn spawn_on(store: Store, policy: Policy, database_url: String) -> TestApp {
+    let app = App {
+        store,
+        policy,
+        tokens: TokenKey::new(TOKEN_KEY.as_bytes()).unwrap(),
     };
     let verifier = Verifier::from_settings(&AuthSettings {
         hs256_secret: Some(JWT_SECRET.into()),
         ..Default::default()
     })
     .unwrap();
-    let server = server::start(&settings, ApiContext { verifier }).expect("server starts");
-    let address = server.local_addr();
-    let base_url = format!("http://{address}");
+    let settings = ServerSettings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        log_level: ConfigLoggingLevel::Warn,
+    };
+    let server = server::start(
+        &settings,
+        ApiContext {
+            verifier,
+            app: app.clone(),
+        },
+    )
+    .expect("server starts");
+    let base_url = format!("http://{}", server.local_addr());
     TestApp {
         client: Client::new(&base_url),
         base_url,
         http: reqwest::Client::new(),
+        app,
+        database_url,
         server: Some(server),
     }
 }
@@ -54,7 +128,19 @@ pub fn token(business: &str, user: &str, role: &str) -> String {
     auth::mint(JWT_SECRET, &claims).unwrap()
 }
 
+/// A seeded business: its id and its members' user ids by role.
+pub struct Seeded {
+    pub id: String,
+    pub owner: String,
+    pub admin: String,
+    pub agent: String,
+}
+
 impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
     /// The generated client, sending `Authorization: Bearer <token>` on every request.
     pub fn client_with_token(&self, token: &str) -> Client {
         let mut headers = reqwest::header::HeaderMap::new();
@@ -69,8 +155,120 @@ impl TestApp {
         Client::new_with_client(&self.base_url, http)
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    /// A business named `name` with an Owner, an Admin and an Agent.
+    pub async fn business(&self, name: &str) -> Seeded {
+        let id = format!("biz_{name}");
+        let s = Seeded {
+            owner: format!("usr_{name}_owner"),
+            admin: format!("usr_{name}_admin"),
+            agent: format!("usr_{name}_agent"),
+            id,
+        };
+        let members = vec![
+            (
+                s.owner.clone(),
+                format!("owner@{name}.example.com"),
+                Role::Owner,
+            ),
+            (
+                s.admin.clone(),
+                format!("admin@{name}.example.com"),
+                Role::Admin,
+            ),
+            (
+                s.agent.clone(),
+                format!("agent@{name}.example.com"),
+                Role::Agent,
+            ),
+        ];
+        self.app
+            .create_business(&s.id, &format!("{name} Inc"), members)
+            .await
+            .unwrap();
+        s
+    }
+
+    /// The client acting as the business's member of `role`.
+    pub fn as_role(&self, b: &Seeded, role: Role) -> Client {
+        let (user, r) = match role {
+            Role::Owner => (&b.owner, "Owner"),
+            Role::Admin => (&b.admin, "Admin"),
+            Role::Agent => (&b.agent, "Agent"),
+        };
+        self.client_with_token(&token(&b.id, user, r))
+    }
+
+    /// An invitation created by the business's Owner as if `at` (so it can be outside the
+    /// cooldown, or already expired).
+    pub async fn invitation_at(
+        &self,
+        b: &Seeded,
+        email: &str,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> String {
+        let owner = Identity {
+            user_id: b.owner.clone(),
+            business_id: b.id.clone(),
+            token_role: None,
+        };
+        let render: Render = Box::new(|_, _| String::new());
+        match self
+            .app
+            .create_at(owner, email.into(), role, None, render, Some(at))
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Outcome::Done { invitation, .. } => invitation.id,
+            Outcome::Replayed(_) => unreachable!(),
+        }
+    }
+
+    /// An invitation sent ten minutes ago: resendable at once.
+    pub async fn invitation(&self, b: &Seeded, email: &str, role: Role) -> String {
+        self.invitation_at(b, email, role, Utc::now() - chrono::Duration::minutes(10))
+            .await
+    }
+
+    /// The acceptance token of an invitation, as the email would carry it.
+    pub async fn acceptance_token(&self, business_id: &str, invitation_id: &str) -> String {
+        let (b, i) = (business_id.to_string(), invitation_id.to_string());
+        let record = self
+            .app
+            .store
+            .transaction(move |tx| Ok(Ok::<_, ()>(tx.invitation(&b, &i)?)))
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("invitation exists");
+        self.app.token_of(&record)
+    }
+
+    /// Outbox rows written for an invitation.
+    pub async fn outbox_rows(&self, invitation_id: &str) -> u32 {
+        let i = invitation_id.to_string();
+        self.app
+            .store
+            .transaction(move |tx| Ok(Ok::<_, ()>(tx.count_outbox_for(&i)?)))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Runs `f` in a store transaction (to set up states the API cannot reach yet).
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn leadping_invitations::store::Tx) -> Result<T, StoreError>
+        + Send
+        + 'static,
+    ) -> T {
+        self.app
+            .store
+            .transaction(move |tx| Ok(Ok::<_, ()>(f(tx)?)))
+            .await
+            .unwrap()
+            .unwrap()
     }
 }
 
@@ -84,5 +282,44 @@ impl Drop for TestApp {
                 let _ = server.close().await;
             });
         }
+        // A test's PostgreSQL database goes with it (FORCE: the pool may still hold connections).
+        if let (Ok(base), Some((_, name))) = (
+            std::env::var("TEST_DATABASE_URL"),
+            self.database_url.rsplit_once('/'),
+        ) && name.starts_with("leadping_test_")
+        {
+            let name = name.to_string();
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut c) = postgres::Client::connect(&base, postgres::NoTls) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            })
+            .join();
+        }
     }
+}
+
+/// Defines `NAME_sqlite` and `NAME_postgres` tests running `async fn NAME(Backend)`; the
+/// PostgreSQL one says it was skipped when `TEST_DATABASE_URL` is not set.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
 }

@@ -3,5 +3,6 @@
 
 mod drift;
 mod helpers;
+mod lifecycle;
 mod served;
 mod spec_rules;

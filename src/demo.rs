@@ -1,0 +1,151 @@
+//! `serve --demo`: two businesses with an Owner, an Admin and an Agent each, an invitation each
+//! that can be resent at once, and a ready-to-paste token per member.
+
+use chrono::{Duration, Utc};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::auth::{self, Claims, Identity};
+use crate::domain::Role;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Demo {
+    pub base_url: String,
+    pub businesses: Vec<DemoBusiness>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoBusiness {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<DemoMember>,
+    /// Invitations seeded for the business, resendable at once.
+    pub invitation_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoMember {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub token: String,
+}
+
+/// How long the demo tokens live.
+const TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// Seeds the demo (again: a second run finds the businesses and only mints fresh tokens).
+pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result<Demo> {
+    let mut businesses = Vec::new();
+    for (id, name, domain) in [
+        ("biz_demo_acme", "Acme Roofing", "acme.example.com"),
+        ("biz_demo_birch", "Birch Dental", "birch.example.com"),
+    ] {
+        let members: Vec<(String, String, Role)> = [
+            ("owner", Role::Owner),
+            ("admin", Role::Admin),
+            ("agent", Role::Agent),
+        ]
+        .into_iter()
+        .map(|(who, role)| {
+            (
+                format!("usr_{}_{who}", &id[9..]),
+                format!("{who}@{domain}"),
+                role,
+            )
+        })
+        .collect();
+        let fresh = app.create_business(id, name, members.clone()).await.is_ok();
+        let owner = Identity {
+            user_id: members[0].0.clone(),
+            business_id: id.to_string(),
+            token_role: None,
+        };
+        let mut invitation_ids = Vec::new();
+        if fresh {
+            // Sent ten minutes ago: outside the resend cooldown, so a first resend answers 200.
+            let at = Some(Utc::now() - Duration::minutes(10));
+            let render: crate::app::Render = Box::new(|_, _| String::new());
+            if let Ok(crate::app::Outcome::Done { invitation, .. }) = app
+                .create_at(
+                    owner.clone(),
+                    format!("new.hire@{domain}"),
+                    Role::Agent,
+                    None,
+                    render,
+                    at,
+                )
+                .await?
+            {
+                invitation_ids.push(invitation.id);
+            }
+        } else if let Ok((invitations, _)) = app.list(owner).await? {
+            invitation_ids.extend(invitations.into_iter().map(|i| i.id));
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        let members = members
+            .into_iter()
+            .map(|(user_id, email, role)| {
+                let role = crate::api::wire_map::role(role).as_str().to_string();
+                let claims = Claims {
+                    sub: user_id.clone(),
+                    org_id: id.to_string(),
+                    role: Some(role.clone()),
+                    exp: now + TOKEN_TTL_SECS,
+                    iat: Some(now),
+                    iss: None,
+                    aud: None,
+                };
+                Ok(DemoMember {
+                    user_id,
+                    email,
+                    role,
+                    token: auth::mint(jwt_secret, &claims)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        businesses.push(DemoBusiness {
+            id: id.to_string(),
+            name: name.to_string(),
+            members,
+            invitation_ids,
+        });
+    }
+    Ok(Demo {
+        base_url: base_url.to_string(),
+        businesses,
+    })
+}
+
+/// What `serve --demo` prints: tokens and a curl to try.
+pub fn instructions(demo: &Demo) -> String {
+    let mut out = String::from("\nDemo data is ready.\n");
+    for b in &demo.businesses {
+        out.push_str(&format!("\n{} ({})\n", b.name, b.id));
+        for m in &b.members {
+            out.push_str(&format!(
+                "  {:<5} {:<28} token: {}\n",
+                m.role, m.email, m.token
+            ));
+        }
+        for id in &b.invitation_ids {
+            out.push_str(&format!("  invitation {id}\n"));
+        }
+    }
+    if let Some(b) = demo.businesses.first() {
+        let owner = &b.members[0];
+        let invitation = b
+            .invitation_ids
+            .first()
+            .map(String::as_str)
+            .unwrap_or("INVITATION_ID");
+        out.push_str(&format!(
+            "\nTry a resend (200, then 429 with Retry-After when repeated at once):\n\n  curl -i -X POST -H 'Authorization: Bearer {}' {}/businesses/me/invitations/{invitation}/resend\n",
+            owner.token, demo.base_url
+        ));
+    }
+    out
+}

@@ -1,0 +1,409 @@
+//! Persistence behind one interface: SQLite (embedded, the default) and PostgreSQL (shared by
+//! several replicas).
+//!
+//! Design: the application's operations are written once, as synchronous functions over the
+//! [`Tx`] trait, and each runs as one blocking call inside one database transaction
+//! ([`Store::transaction`]). Every operation that changes a business's state first takes that
+//! business's row lock ([`Tx::lock_business`]: `SELECT ... FOR UPDATE` on PostgreSQL; SQLite's
+//! `BEGIN IMMEDIATE` holds the single write lock already), so limits, seat counts and idempotency
+//! records of one business are decided by one transaction at a time, however many replicas run.
+//!
+//! SQL is written once in PostgreSQL's `$n` style; the SQLite side rewrites it to `?n`.
+//! Times are milliseconds since the Unix epoch in both databases.
+
+pub mod pg;
+pub mod sqlite;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::domain::{Invitation, License, Role, StoredStatus};
+
+/// A failure of the database itself (not of a business rule): a 500 with the cause logged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("the blocking task failed: {0}")]
+    Join(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A business and its shared user-license subscription item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Business {
+    pub id: String,
+    pub name: String,
+    /// Seats on the subscription item: one per member and per outstanding invitation.
+    pub seat_quantity: i64,
+    /// The current period's end, used for proration.
+    pub renewal_date: DateTime<Utc>,
+    pub billing_status: String,
+}
+
+/// A member of a business.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub business_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+/// An invitation as stored: the domain invitation and what only the store needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub invitation: Invitation,
+    pub email_normalized: String,
+    /// Per-invitation salt of the acceptance token; the token itself is never stored.
+    pub token_nonce: String,
+}
+
+/// A stored idempotent response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// One entry of the seat ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub business_id: String,
+    pub invitation_id: Option<String>,
+    pub delta: i64,
+    pub quantity_after: i64,
+    pub reason: String,
+    pub proration_date: DateTime<Utc>,
+    pub renewal_date: DateTime<Utc>,
+}
+
+/// The primitives the application's transactions are made of. Every method runs inside the
+/// transaction it was called on.
+pub trait Tx {
+    fn insert_business(&mut self, b: &Business, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Locks the business for the rest of the transaction and returns it.
+    fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError>;
+    fn update_business_seats(
+        &mut self,
+        id: &str,
+        quantity: i64,
+        renewal_date: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    fn insert_member(
+        &mut self,
+        m: &Member,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    fn member(&mut self, business_id: &str, user_id: &str) -> Result<Option<Member>, StoreError>;
+    fn member_by_email(
+        &mut self,
+        business_id: &str,
+        email_normalized: &str,
+    ) -> Result<Option<Member>, StoreError>;
+    fn members(&mut self, business_id: &str) -> Result<Vec<Member>, StoreError>;
+
+    fn insert_invitation(&mut self, r: &InvitationRecord) -> Result<(), StoreError>;
+    fn update_invitation(&mut self, r: &InvitationRecord) -> Result<(), StoreError>;
+    fn invitation(
+        &mut self,
+        business_id: &str,
+        id: &str,
+    ) -> Result<Option<InvitationRecord>, StoreError>;
+    fn invitation_by_id(&mut self, id: &str) -> Result<Option<InvitationRecord>, StoreError>;
+    /// Invitations of the business for this email that are outstanding at `now`.
+    fn outstanding_for_email(
+        &mut self,
+        business_id: &str,
+        email_normalized: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InvitationRecord>, StoreError>;
+    /// Newest first.
+    fn list_invitations(&mut self, business_id: &str) -> Result<Vec<InvitationRecord>, StoreError>;
+    /// Outstanding invitations past `expires_at` that still hold a seat, oldest first.
+    fn expired_holding_seats(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<InvitationRecord>, StoreError>;
+
+    fn insert_outbox(
+        &mut self,
+        business_id: &str,
+        invitation_id: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    fn count_emails_since(
+        &mut self,
+        business_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    fn count_outbox_for(&mut self, invitation_id: &str) -> Result<u32, StoreError>;
+
+    fn insert_ledger(&mut self, e: &LedgerEntry, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn ledger(&mut self, business_id: &str) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    fn idempotent_response(
+        &mut self,
+        business_id: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<StoredResponse>, StoreError>;
+    fn save_idempotent_response(
+        &mut self,
+        business_id: &str,
+        key: &str,
+        r: &StoredResponse,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The configured database.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(pg::PgStore),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Sqlite(_) => "Store::Sqlite",
+            Store::Postgres(_) => "Store::Postgres",
+        })
+    }
+}
+
+impl Store {
+    /// Opens the database a URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://...`)
+    /// and brings its schema up to date.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(pg::PgStore::open(url)?))
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Ok(Store::Sqlite(sqlite::SqliteStore::open(path)?))
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
+            )))
+        }
+    }
+
+    /// Runs `f` in one transaction on a blocking thread; commits when it returns `Ok(Ok(_))`,
+    /// rolls back otherwise. The outer result is the database's, the inner the operation's.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<Result<T, E>, StoreError>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<Result<T, E>, StoreError> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || match store {
+            Store::Sqlite(s) => s.transaction(f),
+            Store::Postgres(s) => s.transaction(f),
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.transaction(|tx| {
+            tx.member("", "")?;
+            Ok(Ok::<(), ()>(()))
+        })
+        .await?
+        .ok();
+        Ok(())
+    }
+}
+
+/// `$1` -> `?1`, so one SQL text serves both databases. Only placeholders are touched; the
+/// statements contain no `$` anywhere else.
+pub(crate) fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
+}
+
+pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(time).transpose()
+}
+
+pub(crate) fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "Owner",
+        Role::Admin => "Admin",
+        Role::Agent => "Agent",
+    }
+}
+
+pub(crate) fn parse_role(s: &str) -> Result<Role, StoreError> {
+    Ok(match s {
+        "Owner" => Role::Owner,
+        "Admin" => Role::Admin,
+        "Agent" => Role::Agent,
+        other => return Err(StoreError::Corrupt(format!("role {other:?}"))),
+    })
+}
+
+pub(crate) fn status_str(s: StoredStatus) -> &'static str {
+    match s {
+        StoredStatus::Pending => "Pending",
+        StoredStatus::Resent => "Resent",
+        StoredStatus::FailedToSend => "FailedToSend",
+        StoredStatus::Accepted => "Accepted",
+        StoredStatus::Revoked => "Revoked",
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<StoredStatus, StoreError> {
+    Ok(match s {
+        "Pending" => StoredStatus::Pending,
+        "Resent" => StoredStatus::Resent,
+        "FailedToSend" => StoredStatus::FailedToSend,
+        "Accepted" => StoredStatus::Accepted,
+        "Revoked" => StoredStatus::Revoked,
+        other => return Err(StoreError::Corrupt(format!("status {other:?}"))),
+    })
+}
+
+/// The invitation columns every query selects, in the order [`InvitationColumns`] reads them.
+pub(crate) const INVITATION_SELECT: &str = "SELECT i.id, i.business_id, b.name, i.email, i.role, i.status, \
+     i.created_at, i.expires_at, i.sent_at, i.resent_at, i.accepted_at, i.revoked_at, i.send_failure_reason, \
+     i.license_billing_status, i.license_quantity, i.license_renewal_date, i.license_activated_at, \
+     i.license_released_at, i.email_normalized, i.token_nonce \
+     FROM invitations i JOIN businesses b ON b.id = i.business_id";
+
+/// Column access common to both drivers' rows.
+pub(crate) trait InvitationColumns {
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+
+    fn invitation_record(&self) -> Result<InvitationRecord, StoreError> {
+        let license = match self.opt_int(16)? {
+            Some(activated) => Some(License {
+                billing_status: self.opt_text(13)?.unwrap_or_default(),
+                quantity: self.opt_int(14)?.unwrap_or_default(),
+                renewal_date: time(self.opt_int(15)?.unwrap_or(activated))?,
+                activated_at: time(activated)?,
+                released_at: opt_time(self.opt_int(17)?)?,
+            }),
+            None => None,
+        };
+        Ok(InvitationRecord {
+            invitation: Invitation {
+                id: self.text(0)?,
+                business_id: self.text(1)?,
+                business_name: self.text(2)?,
+                email: self.text(3)?,
+                role: parse_role(&self.text(4)?)?,
+                status: parse_status(&self.text(5)?)?,
+                created_at: time(self.int(6)?)?,
+                expires_at: time(self.int(7)?)?,
+                sent_at: opt_time(self.opt_int(8)?)?,
+                resent_at: opt_time(self.opt_int(9)?)?,
+                accepted_at: opt_time(self.opt_int(10)?)?,
+                revoked_at: opt_time(self.opt_int(11)?)?,
+                send_failure_reason: self.opt_text(12)?,
+                license,
+            },
+            email_normalized: self.text(18)?,
+            token_nonce: self.text(19)?,
+        })
+    }
+}
+
+/// The values of an invitation row in the order of the INSERT/UPDATE statements below.
+pub(crate) struct InvitationValues {
+    pub id: String,
+    pub business_id: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub role: &'static str,
+    pub status: &'static str,
+    pub token_nonce: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub sent_at: Option<i64>,
+    pub resent_at: Option<i64>,
+    pub accepted_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub send_failure_reason: Option<String>,
+    pub license_billing_status: Option<String>,
+    pub license_quantity: Option<i64>,
+    pub license_renewal_date: Option<i64>,
+    pub license_activated_at: Option<i64>,
+    pub license_released_at: Option<i64>,
+}
+
+impl InvitationValues {
+    pub fn of(r: &InvitationRecord) -> Self {
+        let i = &r.invitation;
+        let l = i.license.as_ref();
+        InvitationValues {
+            id: i.id.clone(),
+            business_id: i.business_id.clone(),
+            email: i.email.clone(),
+            email_normalized: r.email_normalized.clone(),
+            role: role_str(i.role),
+            status: status_str(i.status),
+            token_nonce: r.token_nonce.clone(),
+            created_at: millis(i.created_at),
+            expires_at: millis(i.expires_at),
+            sent_at: i.sent_at.map(millis),
+            resent_at: i.resent_at.map(millis),
+            accepted_at: i.accepted_at.map(millis),
+            revoked_at: i.revoked_at.map(millis),
+            send_failure_reason: i.send_failure_reason.clone(),
+            license_billing_status: l.map(|l| l.billing_status.clone()),
+            license_quantity: l.map(|l| l.quantity),
+            license_renewal_date: l.map(|l| millis(l.renewal_date)),
+            license_activated_at: l.map(|l| millis(l.activated_at)),
+            license_released_at: l.and_then(|l| l.released_at.map(millis)),
+        }
+    }
+}
+
+pub(crate) const INSERT_INVITATION: &str = "INSERT INTO invitations (id, business_id, email, email_normalized, role, status, \
+     token_nonce, created_at, expires_at, sent_at, resent_at, accepted_at, revoked_at, send_failure_reason, \
+     license_billing_status, license_quantity, license_renewal_date, license_activated_at, license_released_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+
+/// Same parameter numbering as [`INSERT_INVITATION`]; identity columns are not updated.
+pub(crate) const UPDATE_INVITATION: &str = "UPDATE invitations SET email = $3, email_normalized = $4, role = $5, \
+     status = $6, token_nonce = $7, created_at = $8, expires_at = $9, sent_at = $10, resent_at = $11, \
+     accepted_at = $12, revoked_at = $13, send_failure_reason = $14, license_billing_status = $15, \
+     license_quantity = $16, license_renewal_date = $17, license_activated_at = $18, license_released_at = $19 \
+     WHERE id = $1 AND business_id = $2";
+
+/// The schema migrations of each database, applied in order and recorded in
+/// `schema_migrations`.
+pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];

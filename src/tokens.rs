@@ -1,0 +1,113 @@
+//! Acceptance tokens: `<invitation id>.<HMAC-SHA256(server key, id:nonce)>`.
+//!
+//! The token is derived, never stored: a copy of the database (which holds the nonce but not the
+//! key) is not enough to accept an invitation, and resend can send the same token again because
+//! it can derive it again. Revealing the invitation id in the token is harmless: ids alone grant
+//! nothing, and the MAC is checked in constant time.
+
+use aws_lc_rs::hmac;
+
+/// The server key tokens are derived with.
+#[derive(Clone)]
+pub struct TokenKey(hmac::Key);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+impl TokenKey {
+    /// A key from secret material (at least 32 bytes).
+    pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
+        if secret.len() < 32 {
+            anyhow::bail!("the token key must be at least 32 bytes long");
+        }
+        Ok(TokenKey(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+    }
+
+    fn message(invitation_id: &str, nonce: &str) -> String {
+        format!("{invitation_id}:{nonce}")
+    }
+
+    /// The acceptance token of an invitation.
+    pub fn token(&self, invitation_id: &str, nonce: &str) -> String {
+        let tag = hmac::sign(&self.0, Self::message(invitation_id, nonce).as_bytes());
+        format!("{invitation_id}.{}", hex(tag.as_ref()))
+    }
+
+    /// Whether `token` is the acceptance token of this invitation.
+    pub fn verify(&self, token: &str, invitation_id: &str, nonce: &str) -> bool {
+        let Some((id, mac)) = token.split_once('.') else {
+            return false;
+        };
+        let Some(tag) = unhex(mac) else { return false };
+        id == invitation_id
+            && hmac::verify(
+                &self.0,
+                Self::message(invitation_id, nonce).as_bytes(),
+                &tag,
+            )
+            .is_ok()
+    }
+}
+
+/// The invitation id a token names, if it is shaped like a token at all.
+pub fn invitation_id_of(token: &str) -> Option<&str> {
+    let (id, mac) = token.split_once('.')?;
+    (!id.is_empty() && mac.len() == 64).then_some(id)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Fresh random material, hex-encoded.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system provides randomness");
+    hex(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_only_for_their_invitation_nonce_and_key() {
+        let key = TokenKey::new(&[7u8; 32]).unwrap();
+        let token = key.token("inv_1", "n1");
+        assert_eq!(invitation_id_of(&token), Some("inv_1"));
+        assert!(key.verify(&token, "inv_1", "n1"));
+        assert_eq!(
+            token,
+            key.token("inv_1", "n1"),
+            "resend derives the same token"
+        );
+        assert!(!key.verify(&token, "inv_1", "n2"));
+        assert!(!key.verify(&token, "inv_2", "n1"));
+        assert!(
+            !TokenKey::new(&[8u8; 32])
+                .unwrap()
+                .verify(&token, "inv_1", "n1"),
+            "another key"
+        );
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('0') { '1' } else { '0' });
+        assert!(!key.verify(&tampered, "inv_1", "n1"));
+        assert!(!key.verify("garbage", "inv_1", "n1"));
+        assert_eq!(invitation_id_of("garbage"), None);
+        assert!(TokenKey::new(b"short").is_err());
+    }
+}

@@ -1,0 +1,1265 @@
+//! The invitation lifecycle through the generated client against the real server, on SQLite and
+//! (when `TEST_DATABASE_URL` is set) on PostgreSQL: every resend rule, seats, limits,
+//! idempotency and concurrency.
+
+use chrono::{Duration, Utc};
+use leadping_invitations::client::types::{
+    AcceptBusinessInvitationRequest, BusinessInvitation, BusinessInvitationRole,
+    BusinessInvitationStatus, CreateBusinessInvitationRequest, Problem,
+};
+use leadping_invitations::domain::Role;
+use leadping_invitations::domain::rules::Policy;
+use leadping_invitations::problem::ProblemType;
+use progenitor_client::{Error, ResponseValue};
+
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, token};
+use crate::served::expect_problem;
+
+crate::on_both_databases!(
+    resend_refreshes_delivery_and_keeps_identity,
+    an_immediate_repeat_is_refused_with_retry_after,
+    the_role_matrix_decides_who_may_resend,
+    another_business_invitation_is_indistinguishable_from_an_unknown_one,
+    accepted_and_revoked_invitations_cannot_be_resent,
+    failed_and_expired_invitations_can_be_resent,
+    the_daily_email_cap_is_shared_by_create_and_resend,
+    seats_follow_create_revoke_expire_resend_and_accept,
+    no_seat_means_nothing_changes,
+    idempotency_keys_replay_and_refuse_misuse,
+    concurrent_resends_change_state_once,
+    concurrent_creates_for_one_email_make_one_invitation,
+    create_validates_and_refuses_duplicates,
+    accept_makes_a_member_and_refuses_bad_tokens,
+    revoke_is_idempotent_and_refuses_accepted,
+    list_is_newest_first_with_status_computed_when_read,
+    non_members_are_forbidden,
+);
+
+fn ok<T>(r: Result<ResponseValue<T>, Error<Problem>>) -> T {
+    match r {
+        Ok(v) => v.into_inner(),
+        Err(Error::ErrorResponse(e)) => {
+            panic!("expected success, got {} {:?}", e.status(), e.into_inner())
+        }
+        Err(e) => panic!("expected success, got {e}"),
+    }
+}
+
+fn retry_after<T: std::fmt::Debug>(
+    r: Result<ResponseValue<T>, Error<Problem>>,
+    kind: ProblemType,
+) -> u64 {
+    let response = match r {
+        Err(Error::ErrorResponse(response)) => response,
+        other => panic!("expected 429, got {other:?}"),
+    };
+    assert_eq!(response.status().as_u16(), 429);
+    let secs: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(response.into_inner().type_, kind.uri());
+    secs
+}
+
+fn quantity(inv: &BusinessInvitation) -> Option<i64> {
+    inv.license_quantity.as_ref().map(|q| q.parse().unwrap())
+}
+
+async fn resend(
+    t: &TestApp,
+    b: &crate::helpers::Seeded,
+    role: Role,
+    id: &str,
+) -> Result<ResponseValue<BusinessInvitation>, Error<Problem>> {
+    t.as_role(b, role)
+        .resend_business_invitation()
+        .invitation_id(id)
+        .send()
+        .await
+}
+
+async fn resend_refreshes_delivery_and_keeps_identity(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let id = t.invitation(&b, "Ann.Lee@example.com", Role::Admin).await;
+    let token_before = t.acceptance_token(&b.id, &id).await;
+    let before = ok(t
+        .client
+        .get_business_invitation_by_token()
+        .token(&token_before)
+        .send()
+        .await);
+
+    let started = Utc::now();
+    let inv = ok(resend(&t, &b, Role::Owner, &id).await);
+    assert_eq!(inv.id, id);
+    assert_eq!(inv.email, "Ann.Lee@example.com");
+    assert_eq!(inv.role, BusinessInvitationRole::Admin);
+    assert_eq!(inv.status, BusinessInvitationStatus::Resent);
+    assert_eq!(inv.business_id, b.id);
+    assert_eq!(inv.business_name, "acme Inc");
+    let resent_at = inv.resent_at.expect("resentAt set");
+    assert!(resent_at >= started - Duration::seconds(1));
+    assert_eq!(inv.expires_at, resent_at + Duration::days(7));
+    assert_eq!(
+        inv.sent_at, before.sent_at,
+        "sentAt keeps the first delivery"
+    );
+    assert_eq!(inv.send_failure_reason, None);
+    assert_eq!(
+        inv.safe_message.as_deref(),
+        Some("Invitation resent to A•••@example.com.")
+    );
+    assert_eq!(
+        quantity(&inv),
+        quantity(&before),
+        "a seat still held: billing unchanged"
+    );
+    assert_eq!(inv.license_activated_at, before.license_activated_at);
+
+    // The same token still opens the invitation.
+    assert_eq!(t.acceptance_token(&b.id, &id).await, token_before);
+    let after = ok(t
+        .client
+        .get_business_invitation_by_token()
+        .token(&token_before)
+        .send()
+        .await);
+    assert_eq!(after.status, BusinessInvitationStatus::Resent);
+    assert_eq!(
+        t.outbox_rows(&id).await,
+        2,
+        "one email for the create, one for the resend"
+    );
+}
+
+async fn an_immediate_repeat_is_refused_with_retry_after(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let id = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    ok(resend(&t, &b, Role::Owner, &id).await);
+    let secs = retry_after(
+        resend(&t, &b, Role::Owner, &id).await,
+        ProblemType::ResendCooldown,
+    );
+    assert!((58..=60).contains(&secs), "Retry-After {secs}");
+    assert_eq!(
+        t.outbox_rows(&id).await,
+        2,
+        "the refused resend queued nothing"
+    );
+
+    // A freshly created invitation is inside the cooldown too: its first email just went out.
+    let fresh = ok(t
+        .as_role(&b, Role::Owner)
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "bo@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await);
+    retry_after(
+        resend(&t, &b, Role::Owner, &fresh.id).await,
+        ProblemType::ResendCooldown,
+    );
+}
+
+async fn the_role_matrix_decides_who_may_resend(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let allowed = [
+        (Role::Owner, Role::Owner),
+        (Role::Owner, Role::Admin),
+        (Role::Owner, Role::Agent),
+        (Role::Admin, Role::Admin),
+        (Role::Admin, Role::Agent),
+    ];
+    for (n, caller) in [Role::Owner, Role::Admin, Role::Agent]
+        .into_iter()
+        .enumerate()
+    {
+        for (m, target) in [Role::Owner, Role::Admin, Role::Agent]
+            .into_iter()
+            .enumerate()
+        {
+            let id = t
+                .invitation(&b, &format!("x{n}{m}@example.com"), target)
+                .await;
+            let result = resend(&t, &b, caller, &id).await;
+            if allowed.contains(&(caller, target)) {
+                assert_eq!(
+                    ok(result).status,
+                    BusinessInvitationStatus::Resent,
+                    "{caller:?} -> {target:?}"
+                );
+            } else {
+                let p = expect_problem(result, 403, ProblemType::Forbidden);
+                assert!(
+                    p.detail.contains("role"),
+                    "{caller:?} -> {target:?}: {}",
+                    p.detail
+                );
+            }
+        }
+    }
+}
+
+async fn another_business_invitation_is_indistinguishable_from_an_unknown_one(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let a = t.business("acme").await;
+    let b = t.business("birch").await;
+    let theirs = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    let p1 = expect_problem(
+        resend(&t, &a, Role::Owner, &theirs).await,
+        404,
+        ProblemType::NotFound,
+    );
+    let p2 = expect_problem(
+        resend(&t, &a, Role::Owner, "inv_does_not_exist").await,
+        404,
+        ProblemType::NotFound,
+    );
+    assert_eq!(p1.detail, p2.detail);
+    expect_problem(
+        resend(&t, &a, Role::Owner, "%20..%2F").await,
+        404,
+        ProblemType::NotFound,
+    );
+    expect_problem(
+        t.as_role(&a, Role::Owner)
+            .revoke_business_invitation()
+            .invitation_id(&theirs)
+            .send()
+            .await,
+        404,
+        ProblemType::NotFound,
+    );
+    let list = ok(t
+        .as_role(&a, Role::Owner)
+        .list_business_invitations()
+        .send()
+        .await);
+    assert!(list.is_empty(), "acme sees none of birch's invitations");
+    // Birch's invitation is untouched.
+    assert_eq!(t.outbox_rows(&theirs).await, 1);
+}
+
+async fn accepted_and_revoked_invitations_cannot_be_resent(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let accepted = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    let tok = t.acceptance_token(&b.id, &accepted).await;
+    ok(t.client
+        .accept_business_invitation()
+        .body(AcceptBusinessInvitationRequest {
+            token: tok,
+            email: None,
+            first_name: None,
+            last_name: None,
+        })
+        .send()
+        .await);
+    expect_problem(
+        resend(&t, &b, Role::Owner, &accepted).await,
+        409,
+        ProblemType::InvitationAccepted,
+    );
+
+    let revoked = t.invitation(&b, "bo@example.com", Role::Agent).await;
+    ok(t.as_role(&b, Role::Owner)
+        .revoke_business_invitation()
+        .invitation_id(&revoked)
+        .send()
+        .await);
+    expect_problem(
+        resend(&t, &b, Role::Owner, &revoked).await,
+        409,
+        ProblemType::InvitationRevoked,
+    );
+}
+
+async fn failed_and_expired_invitations_can_be_resent(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+
+    // "Failed to send": set as the delivery worker would.
+    let failed = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    let (bid, fid) = (b.id.clone(), failed.clone());
+    t.with_store(move |tx| {
+        let mut r = tx.invitation(&bid, &fid)?.unwrap();
+        r.invitation.status = leadping_invitations::domain::StoredStatus::FailedToSend;
+        r.invitation.send_failure_reason = Some("550 mailbox unavailable".into());
+        tx.update_invitation(&r)
+    })
+    .await;
+    let listed = ok(t
+        .as_role(&b, Role::Owner)
+        .list_business_invitations()
+        .send()
+        .await);
+    assert_eq!(listed[0].status, BusinessInvitationStatus::FailedToSend);
+    let inv = ok(resend(&t, &b, Role::Owner, &failed).await);
+    assert_eq!(inv.status, BusinessInvitationStatus::Resent);
+    assert_eq!(inv.send_failure_reason, None);
+
+    // Expired when read (no sweeper has run): resendable, keeps its seat.
+    let expired = t
+        .invitation_at(
+            &b,
+            "bo@example.com",
+            Role::Agent,
+            Utc::now() - Duration::days(8),
+        )
+        .await;
+    let before = ok(t
+        .client
+        .get_business_invitation_by_token()
+        .token(t.acceptance_token(&b.id, &expired).await)
+        .send()
+        .await);
+    assert_eq!(before.status, BusinessInvitationStatus::Expired);
+    let inv = ok(resend(&t, &b, Role::Owner, &expired).await);
+    assert_eq!(inv.status, BusinessInvitationStatus::Resent);
+    assert!(inv.expires_at > Utc::now() + Duration::days(6));
+    assert_eq!(
+        inv.license_activated_at, before.license_activated_at,
+        "seat never released, so none taken"
+    );
+}
+
+async fn the_daily_email_cap_is_shared_by_create_and_resend(backend: Backend) {
+    let policy = Policy {
+        daily_email_cap: 3,
+        ..Policy::default()
+    };
+    let Some(t) = spawn_app_with(backend, policy).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    // Yesterday's email does not count today.
+    let other = t
+        .invitation_at(
+            &b,
+            "dee@example.com",
+            Role::Agent,
+            Utc::now() - Duration::days(1) - Duration::minutes(5),
+        )
+        .await;
+    // The seeded invitation counts: its email was queued today.
+    let seeded = t
+        .invitation_at(
+            &b,
+            "ann@example.com",
+            Role::Agent,
+            Utc::now() - Duration::seconds(61),
+        )
+        .await;
+    ok(owner
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "bo@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await);
+    ok(resend(&t, &b, Role::Owner, &seeded).await);
+    let secs = retry_after(
+        owner
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: "cy@example.com".into(),
+                role: None,
+            })
+            .send()
+            .await,
+        ProblemType::DailyEmailCap,
+    );
+    let to_midnight = (Utc::now()
+        .date_naive()
+        .succ_opt()
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        - Utc::now())
+    .num_seconds() as u64;
+    assert!(
+        secs.abs_diff(to_midnight) <= 2,
+        "Retry-After {secs} vs {to_midnight} s to midnight"
+    );
+    retry_after(
+        resend(&t, &b, Role::Owner, &other).await,
+        ProblemType::DailyEmailCap,
+    );
+    // Another business has its own cap.
+    let c = t.business("birch").await;
+    ok(t.as_role(&c, Role::Owner)
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "ann@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await);
+}
+
+async fn seats_follow_create_revoke_expire_resend_and_accept(backend: Backend) {
+    let policy = Policy {
+        validity: Duration::seconds(2),
+        resend_cooldown: Duration::seconds(0),
+        ..Policy::default()
+    };
+    let Some(t) = spawn_app_with(backend, policy).await else {
+        return;
+    };
+    let b = t.business("acme").await; // three members: quantity 3
+    let owner = t.as_role(&b, Role::Owner);
+    let create = |email: &str| {
+        owner
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: email.into(),
+                role: Some(BusinessInvitationRole::Agent),
+            })
+    };
+
+    let a = ok(create("a@example.com").send().await);
+    assert_eq!(quantity(&a), Some(4));
+    assert_eq!(a.license_billing_status.as_deref(), Some("active"));
+    assert!(a.license_renewal_date.unwrap() > Utc::now());
+    let c = ok(create("c@example.com").send().await);
+    assert_eq!(quantity(&c), Some(5));
+
+    // Revoke releases the seat.
+    ok(owner
+        .revoke_business_invitation()
+        .invitation_id(&a.id)
+        .send()
+        .await);
+    let row = ok(owner.list_business_invitations().send().await)
+        .into_iter()
+        .find(|r| r.id == a.id)
+        .unwrap();
+    assert_eq!(row.status, BusinessInvitationStatus::Revoked);
+    assert!(row.license_released_at.is_some());
+    assert_eq!(row.license_billing_status.as_deref(), Some("released"));
+    assert_eq!(
+        row.license_quantity.as_ref().map(|q| q.to_string()),
+        Some("4".into())
+    );
+
+    // Expiry plus the sweeper releases the seat; resending takes one again.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(t.app.sweep().await.unwrap(), 1);
+    assert_eq!(t.app.sweep().await.unwrap(), 0, "the sweep is idempotent");
+    let swept = ok(owner.list_business_invitations().send().await)
+        .into_iter()
+        .find(|r| r.id == c.id)
+        .unwrap();
+    assert_eq!(swept.status, BusinessInvitationStatus::Expired);
+    assert_eq!(
+        swept.license_quantity.as_ref().map(|q| q.to_string()),
+        Some("3".into())
+    );
+    let again = ok(resend(&t, &b, Role::Owner, &c.id).await);
+    assert_eq!(quantity(&again), Some(4));
+    assert!(again.license_released_at.is_none());
+    assert!(again.license_activated_at.unwrap() > c.license_activated_at.unwrap());
+
+    // Accept: the seat stays with the new member.
+    let tok = t.acceptance_token(&b.id, &c.id).await;
+    let accepted = ok(t
+        .client
+        .accept_business_invitation()
+        .body(AcceptBusinessInvitationRequest {
+            token: tok,
+            email: None,
+            first_name: Some("Cy".into()),
+            last_name: None,
+        })
+        .send()
+        .await);
+    assert_eq!(accepted.status, BusinessInvitationStatus::Accepted);
+    assert_eq!(quantity(&accepted), Some(4));
+    assert!(accepted.license_released_at.is_none());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        t.app.sweep().await.unwrap(),
+        0,
+        "accepted invitations keep their seat"
+    );
+
+    // The ledger explains every quantity returned.
+    let bid = b.id.clone();
+    let ledger = t.with_store(move |tx| tx.ledger(&bid)).await;
+    let history: Vec<(i64, i64, &str)> = ledger
+        .iter()
+        .map(|e| (e.delta, e.quantity_after, e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (1, 4, "invitation created"),
+            (1, 5, "invitation created"),
+            (-1, 4, "invitation revoked"),
+            (-1, 3, "invitation expired"),
+            (1, 4, "expired invitation resent"),
+        ]
+    );
+    assert!(ledger.iter().all(|e| e.renewal_date > e.proration_date));
+}
+
+async fn no_seat_means_nothing_changes(backend: Backend) {
+    let policy = Policy {
+        seat_limit: Some(4),
+        validity: Duration::seconds(1),
+        resend_cooldown: Duration::seconds(0),
+        ..Policy::default()
+    };
+    let Some(t) = spawn_app_with(backend, policy).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    let first = ok(owner
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "a@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await);
+    expect_problem(
+        owner
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: "b@example.com".into(),
+                role: None,
+            })
+            .send()
+            .await,
+        409,
+        ProblemType::SeatLimitReached,
+    );
+    assert_eq!(
+        ok(owner.list_business_invitations().send().await).len(),
+        1,
+        "the refused create left nothing behind"
+    );
+
+    // An expired invitation whose seat was released cannot take one when none is free.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(t.app.sweep().await.unwrap(), 1);
+    ok(owner
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "c@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await);
+    expect_problem(
+        resend(&t, &b, Role::Owner, &first.id).await,
+        409,
+        ProblemType::SeatLimitReached,
+    );
+    let row = ok(owner.list_business_invitations().send().await)
+        .into_iter()
+        .find(|r| r.id == first.id)
+        .unwrap();
+    assert_eq!(
+        row.status,
+        BusinessInvitationStatus::Expired,
+        "the refused resend changed nothing"
+    );
+    assert!(row.resent_at.is_none() && row.license_released_at.is_some());
+    assert_eq!(t.outbox_rows(&first.id).await, 1);
+}
+
+async fn idempotency_keys_replay_and_refuse_misuse(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    let body = || CreateBusinessInvitationRequest {
+        email: "ann@example.com".into(),
+        role: Some(BusinessInvitationRole::Admin),
+    };
+    let first = ok(owner
+        .create_business_invitation()
+        .idempotency_key("key-1")
+        .body(body())
+        .send()
+        .await);
+    let replay = ok(owner
+        .create_business_invitation()
+        .idempotency_key("key-1")
+        .body(body())
+        .send()
+        .await);
+    assert_eq!(
+        replay, first,
+        "the same key and request replay the first response"
+    );
+    assert_eq!(ok(owner.list_business_invitations().send().await).len(), 1);
+    let other = CreateBusinessInvitationRequest {
+        email: "bo@example.com".into(),
+        role: None,
+    };
+    expect_problem(
+        owner
+            .create_business_invitation()
+            .idempotency_key("key-1")
+            .body(other)
+            .send()
+            .await,
+        422,
+        ProblemType::IdempotencyKeyReused,
+    );
+
+    let id = t.invitation(&b, "cy@example.com", Role::Agent).await;
+    let r1 = ok(owner
+        .resend_business_invitation()
+        .invitation_id(&id)
+        .idempotency_key("key-2")
+        .send()
+        .await);
+    let r2 = ok(owner
+        .resend_business_invitation()
+        .invitation_id(&id)
+        .idempotency_key("key-2")
+        .send()
+        .await);
+    assert_eq!(
+        r1, r2,
+        "a replayed resend is not a second resend (no cooldown 429)"
+    );
+    assert_eq!(t.outbox_rows(&id).await, 2);
+    expect_problem(
+        owner
+            .resend_business_invitation()
+            .invitation_id(&first.id)
+            .idempotency_key("key-2")
+            .send()
+            .await,
+        422,
+        ProblemType::IdempotencyKeyReused,
+    );
+
+    // Keys belong to a business: another business may use the same key for its own request.
+    let c = t.business("birch").await;
+    ok(t.as_role(&c, Role::Owner)
+        .create_business_invitation()
+        .idempotency_key("key-1")
+        .body(body())
+        .send()
+        .await);
+
+    let long = "k".repeat(256);
+    expect_problem(
+        owner
+            .create_business_invitation()
+            .idempotency_key(long)
+            .body(body())
+            .send()
+            .await,
+        400,
+        ProblemType::Validation,
+    );
+}
+
+async fn concurrent_resends_change_state_once(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let id = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    let client = t.as_role(&b, Role::Owner);
+    let calls = (0..24).map(|_| {
+        let client = client.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            client
+                .resend_business_invitation()
+                .invitation_id(&id)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or_else(|e| e.status().unwrap().as_u16())
+        })
+    });
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        23,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        t.outbox_rows(&id).await,
+        2,
+        "one row for the create, one for the single resend"
+    );
+}
+
+async fn concurrent_creates_for_one_email_make_one_invitation(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let client = t.as_role(&b, Role::Owner);
+    let calls = (0..20).map(|i| {
+        let client = client.clone();
+        // Different spellings of one address.
+        let email = if i % 2 == 0 {
+            "ann@example.com"
+        } else {
+            "ANN@Example.com"
+        };
+        tokio::spawn(async move {
+            client
+                .create_business_invitation()
+                .body(CreateBusinessInvitationRequest {
+                    email: email.into(),
+                    role: None,
+                })
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or_else(|e| e.status().unwrap().as_u16())
+        })
+    });
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(ok(client.list_business_invitations().send().await).len(), 1);
+}
+
+async fn create_validates_and_refuses_duplicates(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    let create = |email: &str, role: Option<BusinessInvitationRole>| {
+        owner
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: email.into(),
+                role,
+            })
+    };
+
+    let inv = ok(create("Ann@Example.com", None).send().await);
+    assert_eq!(
+        inv.role,
+        BusinessInvitationRole::Agent,
+        "Agent when omitted"
+    );
+    assert_eq!(inv.status, BusinessInvitationStatus::Pending);
+    assert_eq!(
+        inv.safe_message.as_deref(),
+        Some("Invitation sent to A•••@Example.com.")
+    );
+    assert!(inv.expires_at > Utc::now() + Duration::days(6));
+    assert_eq!(
+        t.outbox_rows(&inv.id).await,
+        1,
+        "the email is queued with the invitation"
+    );
+
+    for bad in ["not-an-email", "ann@", "a b@example.com", "ann@localhost"] {
+        let p = expect_problem(create(bad, None).send().await, 400, ProblemType::Validation);
+        assert!(!p.detail.is_empty(), "{bad}");
+    }
+    expect_problem(
+        create("ann@example.com", None).send().await,
+        409,
+        ProblemType::DuplicateInvitation,
+    );
+    expect_problem(
+        create("admin@acme.example.com", None).send().await,
+        409,
+        ProblemType::AlreadyMember,
+    );
+    expect_problem(
+        t.as_role(&b, Role::Admin)
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: "boss@example.com".into(),
+                role: Some(BusinessInvitationRole::Owner),
+            })
+            .send()
+            .await,
+        403,
+        ProblemType::Forbidden,
+    );
+    expect_problem(
+        t.as_role(&b, Role::Agent)
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: "x@example.com".into(),
+                role: None,
+            })
+            .send()
+            .await,
+        403,
+        ProblemType::Forbidden,
+    );
+    ok(t.as_role(&b, Role::Admin)
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "y@example.com".into(),
+            role: Some(BusinessInvitationRole::Admin),
+        })
+        .send()
+        .await);
+
+    // Once revoked, the address can be invited again.
+    ok(owner
+        .revoke_business_invitation()
+        .invitation_id(&inv.id)
+        .send()
+        .await);
+    ok(create("ann@example.com", None).send().await);
+}
+
+async fn accept_makes_a_member_and_refuses_bad_tokens(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let id = t.invitation(&b, "ann@example.com", Role::Admin).await;
+    let tok = t.acceptance_token(&b.id, &id).await;
+    let accept = |token: &str, email: Option<&str>| {
+        t.client
+            .accept_business_invitation()
+            .body(AcceptBusinessInvitationRequest {
+                token: token.into(),
+                email: email.map(Into::into),
+                first_name: Some("Ann".into()),
+                last_name: Some("Lee".into()),
+            })
+    };
+
+    let looked_up = ok(t
+        .client
+        .get_business_invitation_by_token()
+        .token(&tok)
+        .send()
+        .await);
+    assert_eq!(looked_up.id, id);
+    assert_eq!(looked_up.business_name, "acme Inc");
+
+    expect_problem(
+        accept(&tok, Some("someone@example.com")).send().await,
+        409,
+        ProblemType::EmailMismatch,
+    );
+    let mut forged = tok.clone();
+    forged.replace_range(forged.len() - 4.., "0000");
+    expect_problem(
+        accept(&forged, None).send().await,
+        404,
+        ProblemType::NotFound,
+    );
+    expect_problem(
+        t.client
+            .get_business_invitation_by_token()
+            .token(&forged)
+            .send()
+            .await,
+        404,
+        ProblemType::NotFound,
+    );
+    expect_problem(
+        accept("garbage", None).send().await,
+        404,
+        ProblemType::NotFound,
+    );
+
+    let accepted = ok(accept(&tok, Some("ANN@example.com")).send().await);
+    assert_eq!(accepted.status, BusinessInvitationStatus::Accepted);
+    assert!(accepted.accepted_at.is_some());
+    assert_eq!(
+        accepted.safe_message.as_deref(),
+        Some("Welcome to acme Inc.")
+    );
+    expect_problem(
+        accept(&tok, None).send().await,
+        409,
+        ProblemType::InvitationAccepted,
+    );
+    // The new member holds the invited role: the address is now a member.
+    expect_problem(
+        t.as_role(&b, Role::Owner)
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: "ann@example.com".into(),
+                role: None,
+            })
+            .send()
+            .await,
+        409,
+        ProblemType::AlreadyMember,
+    );
+    let bid = b.id.clone();
+    let members = t.with_store(move |tx| tx.members(&bid)).await;
+    let ann = members
+        .iter()
+        .find(|m| m.email == "ann@example.com")
+        .expect("member created");
+    assert_eq!(ann.role, Role::Admin);
+
+    let revoked = t.invitation(&b, "bo@example.com", Role::Agent).await;
+    let revoked_tok = t.acceptance_token(&b.id, &revoked).await;
+    ok(t.as_role(&b, Role::Owner)
+        .revoke_business_invitation()
+        .invitation_id(&revoked)
+        .send()
+        .await);
+    expect_problem(
+        accept(&revoked_tok, None).send().await,
+        409,
+        ProblemType::InvitationRevoked,
+    );
+
+    let expired = t
+        .invitation_at(
+            &b,
+            "cy@example.com",
+            Role::Agent,
+            Utc::now() - Duration::days(8),
+        )
+        .await;
+    let expired_tok = t.acceptance_token(&b.id, &expired).await;
+    expect_problem(
+        accept(&expired_tok, None).send().await,
+        409,
+        ProblemType::InvitationExpired,
+    );
+}
+
+async fn revoke_is_idempotent_and_refuses_accepted(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    let id = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    ok(owner
+        .revoke_business_invitation()
+        .invitation_id(&id)
+        .send()
+        .await);
+    ok(owner
+        .revoke_business_invitation()
+        .invitation_id(&id)
+        .send()
+        .await);
+    let bid = b.id.clone();
+    let ledger = t.with_store(move |tx| tx.ledger(&bid)).await;
+    assert_eq!(
+        ledger.iter().filter(|e| e.delta == -1).count(),
+        1,
+        "the second revoke released nothing"
+    );
+
+    let owner_inv = t.invitation(&b, "boss@example.com", Role::Owner).await;
+    expect_problem(
+        t.as_role(&b, Role::Admin)
+            .revoke_business_invitation()
+            .invitation_id(&owner_inv)
+            .send()
+            .await,
+        403,
+        ProblemType::Forbidden,
+    );
+    expect_problem(
+        t.as_role(&b, Role::Agent)
+            .revoke_business_invitation()
+            .invitation_id(&owner_inv)
+            .send()
+            .await,
+        403,
+        ProblemType::Forbidden,
+    );
+
+    let accepted = t.invitation(&b, "cy@example.com", Role::Agent).await;
+    let tok = t.acceptance_token(&b.id, &accepted).await;
+    ok(t.client
+        .accept_business_invitation()
+        .body(AcceptBusinessInvitationRequest {
+            token: tok,
+            email: None,
+            first_name: None,
+            last_name: None,
+        })
+        .send()
+        .await);
+    expect_problem(
+        owner
+            .revoke_business_invitation()
+            .invitation_id(&accepted)
+            .send()
+            .await,
+        409,
+        ProblemType::InvitationAccepted,
+    );
+}
+
+async fn list_is_newest_first_with_status_computed_when_read(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let old = t
+        .invitation_at(
+            &b,
+            "old@example.com",
+            Role::Agent,
+            Utc::now() - Duration::days(8),
+        )
+        .await;
+    let mid = t
+        .invitation_at(
+            &b,
+            "mid@example.com",
+            Role::Agent,
+            Utc::now() - Duration::days(1),
+        )
+        .await;
+    let new = t.invitation(&b, "new@example.com", Role::Admin).await;
+    for role in [Role::Owner, Role::Admin, Role::Agent] {
+        let rows = ok(t.as_role(&b, role).list_business_invitations().send().await);
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![new.as_str(), mid.as_str(), old.as_str()],
+            "{role:?}"
+        );
+        assert_eq!(rows[2].status, BusinessInvitationStatus::Expired);
+        assert_eq!(rows[1].status, BusinessInvitationStatus::Pending);
+    }
+    // The wire rows carry no safeMessage.
+    let raw: serde_json::Value = t
+        .http
+        .get(t.url("/businesses/me/invitations"))
+        .bearer_auth(token(&b.id, &b.owner, "Owner"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(raw[0].get("safeMessage").is_none());
+    assert_eq!(raw[0]["licenseQuantity"], "6");
+}
+
+async fn non_members_are_forbidden(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let id = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    // A valid token for a user who is not a member, and for a business that does not exist.
+    for client in [
+        t.client_with_token(&token(&b.id, "usr_stranger", "Owner")),
+        t.client_with_token(&token("biz_nowhere", &b.owner, "Owner")),
+    ] {
+        expect_problem(
+            client.list_business_invitations().send().await,
+            403,
+            ProblemType::Forbidden,
+        );
+        expect_problem(
+            client
+                .resend_business_invitation()
+                .invitation_id(&id)
+                .send()
+                .await,
+            403,
+            ProblemType::Forbidden,
+        );
+        expect_problem(
+            client
+                .revoke_business_invitation()
+                .invitation_id(&id)
+                .send()
+                .await,
+            403,
+            ProblemType::Forbidden,
+        );
+        expect_problem(
+            client
+                .create_business_invitation()
+                .body(CreateBusinessInvitationRequest {
+                    email: "x@example.com".into(),
+                    role: None,
+                })
+                .send()
+                .await,
+            403,
+            ProblemType::Forbidden,
+        );
+    }
+    // The role that counts is the stored one: an Agent's token claiming Owner is still an Agent.
+    let claims_owner = t.client_with_token(&token(&b.id, &b.agent, "Owner"));
+    expect_problem(
+        claims_owner
+            .resend_business_invitation()
+            .invitation_id(&id)
+            .send()
+            .await,
+        403,
+        ProblemType::Forbidden,
+    );
+}
+
+/// A server process of the real binary on `database_url`; killed when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl ServerProcess {
+    fn start(database_url: &str, data_dir: &std::path::Path) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
+            .arg("serve")
+            .env("LEADPING_BIND", "127.0.0.1:0")
+            .env("LEADPING_DATABASE_URL", database_url)
+            .env("LEADPING_JWT_SECRET", crate::helpers::JWT_SECRET)
+            .env("LEADPING_TOKEN_KEY", crate::helpers::TOKEN_KEY)
+            .env("LEADPING_DATA_DIR", data_dir)
+            .env("LEADPING_LOG_LEVEL", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let base_url = loop {
+            let line = lines
+                .next()
+                .expect("the server prints where it listens")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("leadping-invitations listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, base_url }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_server_processes_on_one_postgres_change_state_once() {
+    let Some(t) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let id = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    let data_dir = std::env::temp_dir().join(format!("leadping-replicas-{}", std::process::id()));
+    let url = t.database_url.clone();
+    let dir = data_dir.clone();
+    let (one, two) = tokio::task::spawn_blocking(move || {
+        (
+            ServerProcess::start(&url, &dir),
+            ServerProcess::start(&url, &dir),
+        )
+    })
+    .await
+    .unwrap();
+
+    let tok = token(&b.id, &b.owner, "Owner");
+    let clients: Vec<_> = [&one.base_url, &two.base_url]
+        .into_iter()
+        .map(|base| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {tok}").parse().unwrap(),
+            );
+            leadping_invitations::client::Client::new_with_client(
+                base,
+                reqwest::Client::builder()
+                    .default_headers(headers)
+                    .build()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let calls = (0..24).map(|i| {
+        let client = clients[i % 2].clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            client
+                .resend_business_invitation()
+                .invitation_id(&id)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or_else(|e| e.status().unwrap().as_u16())
+        })
+    });
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        23,
+        "{statuses:?}"
+    );
+    assert_eq!(t.outbox_rows(&id).await, 2);
+    drop((one, two));
+    let _ = std::fs::remove_dir_all(data_dir);
+}
