@@ -349,19 +349,30 @@ mod tests {
         assert_eq!(hs().verify(Some(&bearer(&token))), Err(AuthError::Expired));
     }
 
-    fn base64url(s: &str) -> String {
-        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    fn base64(bytes: &[u8], url: bool) -> String {
+        let table: &[u8] = if url {
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        } else {
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        };
         let mut out = String::new();
-        for chunk in s.as_bytes().chunks(3) {
+        for chunk in bytes.chunks(3) {
             let n = chunk
                 .iter()
                 .enumerate()
                 .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
             for i in 0..=chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                out.push(table[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+            if !url {
+                out.push_str(&"=".repeat(3 - chunk.len()));
             }
         }
         out
+    }
+
+    fn base64url(s: &str) -> String {
+        base64(s.as_bytes(), true)
     }
 
     /// A token with a hand-made header over a valid payload, signed with the HS256 secret.
@@ -447,5 +458,127 @@ mod tests {
         let (a, b) = (generate_secret().unwrap(), generate_secret().unwrap());
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
+    }
+
+    /// A P-256 key pair: the PKCS#8 private key and the uncompressed public point.
+    fn p256() -> (Vec<u8>, Vec<u8>) {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        (
+            kp.to_pkcs8v1().unwrap().as_ref().to_vec(),
+            kp.public_key().as_ref().to_vec(),
+        )
+    }
+
+    fn es256_token(pkcs8: &[u8], kid: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = kid.map(str::to_string);
+        jsonwebtoken::encode(
+            &header,
+            &claims(now() + 600),
+            &EncodingKey::from_ec_der(pkcs8),
+        )
+        .unwrap()
+    }
+
+    fn temp_file(name: &str, contents: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("leadping-auth-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn es256_tokens_verify_against_a_jwks_and_pick_the_key_by_kid() {
+        let (private, point) = p256();
+        let (other_private, other_point) = p256();
+        let jwk = |kid: &str, point: &[u8]| {
+            serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+                "x": base64(&point[1..33], true), "y": base64(&point[33..65], true)})
+        };
+        let jwks = serde_json::json!({"keys": [jwk("k1", &point), jwk("k2", &other_point)]});
+        let path = temp_file("jwks.json", &jwks.to_string());
+        let v = verifier(AuthSettings {
+            jwks_file: Some(path.clone()),
+            ..Default::default()
+        });
+        assert_eq!(
+            v.verify(Some(&bearer(&es256_token(&private, Some("k1")))))
+                .unwrap()
+                .business_id,
+            "biz_1"
+        );
+        assert!(
+            v.verify(Some(&bearer(&es256_token(&other_private, Some("k2")))))
+                .is_ok()
+        );
+        assert_eq!(
+            v.verify(Some(&bearer(&es256_token(&other_private, Some("k1"))))),
+            Err(AuthError::BadSignature),
+            "wrong key for the kid"
+        );
+        assert!(
+            v.verify(Some(&bearer(&es256_token(&private, None))))
+                .is_ok(),
+            "no kid: every ES256 key is tried"
+        );
+        // Only public keys are trusted here: an HS256 token finds no key at all.
+        assert_eq!(
+            v.verify(Some(&bearer(&mint(SECRET, &claims(now() + 600)).unwrap()))),
+            Err(AuthError::UntrustedAlgorithm)
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn es256_public_keys_load_from_pem_and_refuse_algorithm_confusion() {
+        let (private, point) = p256();
+        // SubjectPublicKeyInfo for id-ecPublicKey on prime256v1, then the point.
+        let mut spki = vec![
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        spki.extend_from_slice(&point);
+        let body = base64(&spki, false);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        );
+        let path = temp_file("key.pem", &pem);
+        let v = verifier(AuthSettings {
+            public_key_files: vec![path.clone()],
+            ..Default::default()
+        });
+        assert!(
+            v.verify(Some(&bearer(&es256_token(&private, None))))
+                .is_ok()
+        );
+        // The classic confusion: an HS256 token whose "secret" is the public key itself.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(now() + 600),
+            &EncodingKey::from_secret(pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(Some(&bearer(&forged))),
+            Err(AuthError::UntrustedAlgorithm)
+        );
+        std::fs::remove_file(&path).unwrap();
+
+        let garbage = temp_file("garbage.pem", "not a key");
+        assert!(
+            Verifier::from_settings(&AuthSettings {
+                public_key_files: vec![garbage.clone()],
+                ..Default::default()
+            })
+            .is_err()
+        );
+        std::fs::remove_file(garbage).unwrap();
     }
 }

@@ -49,8 +49,6 @@ pub enum ProblemType {
     ResendCooldown,
     /// 429: the business reached its daily invitation email cap.
     DailyEmailCap,
-    /// 501: documented but not implemented yet.
-    NotImplemented,
     /// 500: a bug.
     Internal,
 }
@@ -72,7 +70,6 @@ impl ProblemType {
         Self::IdempotencyKeyReused,
         Self::ResendCooldown,
         Self::DailyEmailCap,
-        Self::NotImplemented,
         Self::Internal,
     ];
 
@@ -92,7 +89,6 @@ impl ProblemType {
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::ResendCooldown => "resend-cooldown",
             Self::DailyEmailCap => "daily-email-cap",
-            Self::NotImplemented => "not-implemented",
             Self::Internal => "internal",
         }
     }
@@ -113,7 +109,6 @@ impl ProblemType {
             Self::IdempotencyKeyReused => "Idempotency key reused",
             Self::ResendCooldown => "Invitation sent moments ago",
             Self::DailyEmailCap => "Daily invitation email cap reached",
-            Self::NotImplemented => "Not implemented yet",
             Self::Internal => "Internal server error",
         }
     }
@@ -133,7 +128,6 @@ impl ProblemType {
             | Self::EmailMismatch => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ResendCooldown | Self::DailyEmailCap => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

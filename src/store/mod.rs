@@ -219,17 +219,6 @@ impl Store {
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
     }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.transaction(|tx| {
-            tx.member("", "")?;
-            Ok(Ok::<(), ()>(()))
-        })
-        .await?
-        .ok();
-        Ok(())
-    }
 }
 
 /// `$1` -> `?1`, so one SQL text serves both databases. Only placeholders are touched; the
