@@ -40,6 +40,8 @@ pub enum Outcome {
     Done {
         invitation: Box<Invitation>,
         body: String,
+        /// The outbox row of the email this change queued.
+        outbox_id: i64,
     },
     Replayed(StoredResponse),
 }
@@ -346,7 +348,7 @@ impl App {
                     token_nonce: tokens::random_hex(16),
                 };
                 tx.insert_invitation(&record)?;
-                tx.insert_outbox(&business.id, &id, "invite", now)?;
+                let outbox_id = tx.insert_outbox(&business.id, &id, "invite", now)?;
                 let body = render(&record.invitation, now);
                 if let Some(idem) = &idem {
                     tx.save_idempotent_response(
@@ -363,6 +365,7 @@ impl App {
                 Ok(Ok(Outcome::Done {
                     invitation: Box::new(record.invitation),
                     body,
+                    outbox_id,
                 }))
             })
             .await
@@ -441,7 +444,8 @@ impl App {
                 };
                 record.invitation = rules::apply_resend(&record.invitation, now, &policy, seat);
                 tx.update_invitation(&record)?;
-                tx.insert_outbox(&business.id, &record.invitation.id, "resend", now)?;
+                let outbox_id =
+                    tx.insert_outbox(&business.id, &record.invitation.id, "resend", now)?;
                 let body = render(&record.invitation, now);
                 if let Some(idem) = &idem {
                     tx.save_idempotent_response(
@@ -458,9 +462,47 @@ impl App {
                 Ok(Ok(Outcome::Done {
                     invitation: Box::new(record.invitation),
                     body,
+                    outbox_id,
                 }))
             })
             .await
+    }
+
+    /// The invitation and its email's outbox row as they stand now (after the delivery wait).
+    pub async fn delivery_view(
+        &self,
+        business_id: String,
+        invitation_id: String,
+        outbox_id: i64,
+    ) -> Result<Option<(Invitation, Option<crate::store::OutboxState>, DateTime<Utc>)>, StoreError>
+    {
+        self.store
+            .transaction(move |tx| {
+                let Some(record) = tx.invitation(&business_id, &invitation_id)? else {
+                    return Ok(Ok(None));
+                };
+                let state = tx.outbox_state(outbox_id)?;
+                Ok(Ok::<_, ()>(Some((record.invitation, state, now()))))
+            })
+            .await
+            .map(|r| r.unwrap_or_default())
+    }
+
+    /// Stores the body a create or resend finally answered with, for its Idempotency-Key.
+    pub async fn update_idempotent_body(
+        &self,
+        business_id: String,
+        key: String,
+        body: String,
+    ) -> Result<(), StoreError> {
+        self.store
+            .transaction(move |tx| {
+                tx.update_idempotent_body(&business_id, &key, &body)?;
+                Ok(Ok::<(), ()>(()))
+            })
+            .await?
+            .ok();
+        Ok(())
     }
 
     /// Revokes an invitation and releases its seat. Revoking a revoked invitation is a no-op.

@@ -91,6 +91,102 @@ impl PolicyArgs {
     }
 }
 
+/// Invitation email.
+#[derive(Clone, Debug, clap::Args)]
+pub struct MailArgs {
+    /// Relay URL: `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465` (TLS). Without it, messages are written as `.eml` files.
+    #[arg(long, env = "LEADPING_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Where `.eml` files go when no relay is set (default: `mail` in the data directory).
+    #[arg(long, env = "LEADPING_MAIL_DIR")]
+    pub mail_dir: Option<PathBuf>,
+    /// The From address of invitation emails.
+    #[arg(
+        long,
+        env = "LEADPING_MAIL_FROM",
+        default_value = "Leadping <invitations@leadping.localhost>"
+    )]
+    pub mail_from: String,
+    /// The accept page the email links to; the acceptance token is added as `?token=`.
+    #[arg(
+        long,
+        env = "LEADPING_ACCEPT_URL",
+        default_value = "http://localhost:3000/invitations/accept"
+    )]
+    pub accept_url: String,
+    /// How long a create or resend waits for its email's first delivery attempt (ms).
+    #[arg(long, env = "LEADPING_DELIVERY_WAIT_MS", default_value_t = 2000)]
+    pub delivery_wait_ms: u64,
+    /// Messages this process sends at once; 0 leaves sending to other replicas.
+    #[arg(long, env = "LEADPING_DELIVERY_CONCURRENCY", default_value_t = 4)]
+    pub delivery_concurrency: usize,
+    /// Attempts before a message that keeps failing transiently is given up.
+    #[arg(long, env = "LEADPING_DELIVERY_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub delivery_max_attempts: u32,
+    /// The first retry's delay (ms); each next one doubles, with jitter, up to an hour.
+    #[arg(long, env = "LEADPING_DELIVERY_RETRY_BASE_MS", default_value_t = 5000)]
+    pub delivery_retry_base_ms: u64,
+    /// How long a worker's claim on a message lasts (s); a dead worker's messages are picked up after it.
+    #[arg(long, env = "LEADPING_DELIVERY_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub delivery_lease_secs: u64,
+    /// How often an idle worker looks for due messages (ms).
+    #[arg(long, env = "LEADPING_DELIVERY_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub delivery_poll_ms: u64,
+}
+
+impl MailArgs {
+    pub fn mailer(&self, data: &DataArgs) -> anyhow::Result<crate::mail::Mailer> {
+        match &self.smtp_url {
+            Some(url) => crate::mail::Mailer::smtp(url),
+            None => crate::mail::Mailer::files(
+                &self
+                    .mail_dir
+                    .clone()
+                    .unwrap_or_else(|| data.data_dir.join("mail")),
+            ),
+        }
+    }
+
+    pub fn settings(&self) -> anyhow::Result<crate::mail::worker::DeliverySettings> {
+        use std::time::Duration as StdDuration;
+        Ok(crate::mail::worker::DeliverySettings {
+            concurrency: self.delivery_concurrency,
+            max_attempts: self.delivery_max_attempts,
+            retry_base: StdDuration::from_millis(self.delivery_retry_base_ms),
+            lease: StdDuration::from_secs(self.delivery_lease_secs),
+            poll: StdDuration::from_millis(self.delivery_poll_ms),
+            wait: StdDuration::from_millis(self.delivery_wait_ms),
+            from: self
+                .mail_from
+                .parse()
+                .map_err(|e| anyhow::anyhow!("LEADPING_MAIL_FROM {:?}: {e}", self.mail_from))?,
+            accept_url: self.accept_url.clone(),
+        })
+    }
+
+    /// Where mail goes, for the startup banner (no credentials).
+    pub fn describe(&self, data: &DataArgs) -> String {
+        match &self.smtp_url {
+            Some(url) => {
+                let host = url.rsplit('@').next().unwrap_or(url);
+                let scheme = url.split("://").next().unwrap_or("smtp");
+                format!(
+                    "{scheme}://{}",
+                    host.trim_start_matches(&format!("{scheme}://"))
+                )
+            }
+            None => format!(
+                ".eml files in {}",
+                self.mail_dir
+                    .clone()
+                    .unwrap_or_else(|| data.data_dir.join("mail"))
+                    .display()
+            ),
+        }
+    }
+}
+
 /// The application over the configured database, migrated.
 pub async fn app(data: &DataArgs, policy: &PolicyArgs) -> anyhow::Result<App> {
     let url = data.database_url();

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use dropshot::ConfigLoggingLevel;
 use leadping_invitations::auth::{self, Claims, Verifier};
-use leadping_invitations::config::{self, AuthArgs, DataArgs, PolicyArgs};
+use leadping_invitations::config::{self, AuthArgs, DataArgs, MailArgs, PolicyArgs};
 use leadping_invitations::demo;
+use leadping_invitations::mail::worker::Delivery;
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::Store;
 
@@ -45,6 +46,8 @@ enum Command {
         data: DataArgs,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Bring the database schema up to date, then exit.
     Migrate {
@@ -140,19 +143,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             auth,
             data,
             policy,
+            mail,
         } => {
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
             let app = config::app(&data, &policy).await?;
+            let delivery = Delivery::new(app.clone(), mail.mailer(&data)?, mail.settings()?);
             let context = leadping_invitations::api::ApiContext {
                 verifier,
                 app: app.clone(),
+                delivery: Some(delivery.clone()),
             };
-            let server = server::start(&ServerSettings { bind, log_level }, context)?;
+            let server = server::start(
+                &ServerSettings {
+                    bind,
+                    log_level: log_level.clone(),
+                },
+                context,
+            )?;
             let base_url = format!("http://{}", server.local_addr());
             eprintln!("leadping-invitations listening on {base_url}");
             eprintln!("  database: {}", data.database_url_redacted());
+            eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
             server::spawn_sweeper(app.clone(), policy.sweep_interval());
+            delivery.spawn(server::logger(&log_level)?);
             if demo {
                 let secret = config::hs256_secret(&auth, &data)?;
                 let seeded = demo::seed(&app, &secret, &base_url).await?;

@@ -43,16 +43,21 @@ async fn openapi_document(
         .map_err(|e| HttpError::for_internal_error(e.to_string()))
 }
 
+/// The process's logger (dropshot logs through slog).
+pub fn logger(level: &ConfigLoggingLevel) -> anyhow::Result<slog::Logger> {
+    ConfigLogging::StderrTerminal {
+        level: level.clone(),
+    }
+    .to_logger("leadping-invitations")
+    .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
 /// Starts the server; it runs until closed.
 pub fn start(
     settings: &ServerSettings,
     context: ApiContext,
 ) -> anyhow::Result<HttpServer<ApiContext>> {
-    let log = ConfigLogging::StderrTerminal {
-        level: settings.log_level.clone(),
-    }
-    .to_logger("leadping-invitations")
-    .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    let log = logger(&settings.log_level)?;
     let config = ConfigDropshot {
         bind_address: settings.bind,
         default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,

@@ -16,8 +16,9 @@ use crate::app::{
 };
 use crate::auth::{AuthError, Identity, Verifier};
 use crate::contract::*;
-use crate::domain::Role;
-use crate::domain::rules;
+use crate::domain::rules::{self, Delivery, EmailKind};
+use crate::domain::{Role, Status};
+use crate::mail::worker::Delivery as DeliveryWorker;
 use crate::problem::{Problem, ProblemType, ProblemWithHeaders};
 use crate::store::StoreError;
 use crate::types::{
@@ -29,6 +30,9 @@ use crate::types::{
 pub struct ApiContext {
     pub verifier: Verifier,
     pub app: App,
+    /// The delivery worker a create or resend waits on for its first attempt; `None` answers at
+    /// once with the email queued.
+    pub delivery: Option<DeliveryWorker>,
 }
 
 /// The server's implementation of the API trait.
@@ -128,24 +132,82 @@ fn idempotency(
     }))
 }
 
-/// Renders the body of a create or resend; runs inside the store transaction.
-fn render_with(safe_message: fn(&str) -> String) -> Render {
+/// Renders the body of a create or resend as of its commit (the email queued); runs inside the
+/// store transaction, so that the idempotency record holds it even if the process dies next.
+fn render_queued(kind: EmailKind) -> Render {
     Box::new(move |inv, now| {
-        let body = wire_map::invitation(inv, now, Some(safe_message(&inv.email)));
-        serde_json::to_string(&body).expect("wire types serialize")
+        let message = rules::delivery_message(kind, &inv.email, Delivery::Queued);
+        serde_json::to_string(&wire_map::invitation(inv, now, Some(message)))
+            .expect("wire types serialize")
     })
 }
 
-/// The invitation of a fresh outcome, or the stored body of a replayed one.
-fn outcome_body(rqctx: &Ctx, outcome: Outcome) -> Result<BusinessInvitation, Problem> {
-    let body = match outcome {
-        Outcome::Done { body, .. } => body,
-        Outcome::Replayed(stored) => stored.body,
+/// The response of a create or resend: a replay as stored; a fresh change after waiting (up to
+/// the configured deadline) for its email's first delivery attempt, showing the state then.
+async fn settle(
+    rqctx: &Ctx,
+    outcome: Outcome,
+    kind: EmailKind,
+    idempotency_key: Option<String>,
+) -> Result<BusinessInvitation, Problem> {
+    let parse = |body: &str| {
+        serde_json::from_str::<BusinessInvitation>(body).map_err(|e| {
+            error!(rqctx.log, "stored response does not parse"; "error" => %e);
+            Problem::internal().at(rqctx)
+        })
     };
-    serde_json::from_str(&body).map_err(|e| {
-        error!(rqctx.log, "stored response does not parse"; "error" => %e);
-        Problem::internal().at(rqctx)
-    })
+    let (invitation, body, outbox_id) = match outcome {
+        Outcome::Replayed(stored) => return parse(&stored.body),
+        Outcome::Done {
+            invitation,
+            body,
+            outbox_id,
+        } => (invitation, body, outbox_id),
+    };
+    let ctx = rqctx.context();
+    let Some(delivery) = &ctx.delivery else {
+        return parse(&body);
+    };
+    let state = delivery
+        .wait_for_first_attempt(outbox_id)
+        .await
+        .map_err(|e| internal(rqctx, e))?;
+    let view = ctx
+        .app
+        .delivery_view(
+            invitation.business_id.clone(),
+            invitation.id.clone(),
+            outbox_id,
+        )
+        .await
+        .map_err(|e| internal(rqctx, e))?;
+    let Some((current, _, now)) = view else {
+        return parse(&body);
+    };
+    let delivery_state = match (current.status_at(now), state) {
+        (Status::FailedToSend, _) => Delivery::Failed,
+        (_, Some(s)) if s.delivered => Delivery::Delivered,
+        (_, Some(s)) if s.failed => Delivery::Failed,
+        (_, Some(s)) if s.attempts > 0 => Delivery::Retrying,
+        _ => Delivery::Queued,
+    };
+    let wire = wire_map::invitation(
+        &current,
+        now,
+        Some(rules::delivery_message(
+            kind,
+            &current.email,
+            delivery_state,
+        )),
+    );
+    if let Some(key) = idempotency_key {
+        let body = serde_json::to_string(&wire).expect("wire types serialize");
+        ctx.app
+            .update_idempotent_body(current.business_id.clone(), key, body)
+            .await
+            .map_err(|e| internal(rqctx, e))?;
+    }
+    Ok(wire)
 }
 
 impl LeadpingInvitationsApi for InvitationsApi {
@@ -235,6 +297,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
             "createBusinessInvitation",
             &[&body.email, role_text],
         )?;
+        let key = idem.as_ref().map(|i| i.key.clone());
         let result = rqctx
             .context()
             .app
@@ -243,13 +306,13 @@ impl LeadpingInvitationsApi for InvitationsApi {
                 body.email,
                 role,
                 idem,
-                render_with(|e| format!("Invitation sent to {}.", rules::mask_email(e))),
+                render_queued(EmailKind::Invite),
             )
             .await;
         match result.map_err(|e| internal(&rqctx, e))? {
-            Ok(outcome) => Ok(CreateBusinessInvitationResponse::Ok(outcome_body(
-                &rqctx, outcome,
-            )?)),
+            Ok(outcome) => Ok(CreateBusinessInvitationResponse::Ok(
+                settle(&rqctx, outcome, EmailKind::Invite, key).await?,
+            )),
             Err(CreateError::DailyCap { retry_after_secs }) => {
                 Ok(CreateBusinessInvitationResponse::Problem(too_many(
                     &rqctx,
@@ -343,15 +406,16 @@ impl LeadpingInvitationsApi for InvitationsApi {
             "resendBusinessInvitation",
             &[&id],
         )?;
+        let key = idem.as_ref().map(|i| i.key.clone());
         let result = rqctx
             .context()
             .app
-            .resend(identity, id, idem, render_with(rules::resent_message))
+            .resend(identity, id, idem, render_queued(EmailKind::Resend))
             .await;
         match result.map_err(|e| internal(&rqctx, e))? {
-            Ok(outcome) => Ok(ResendBusinessInvitationResponse::Ok(outcome_body(
-                &rqctx, outcome,
-            )?)),
+            Ok(outcome) => Ok(ResendBusinessInvitationResponse::Ok(
+                settle(&rqctx, outcome, EmailKind::Resend, key).await?,
+            )),
             Err(ResendError::Cooldown { retry_after_secs }) => {
                 Ok(ResendBusinessInvitationResponse::Problem(too_many(
                     &rqctx,

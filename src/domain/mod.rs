@@ -38,6 +38,20 @@ pub enum Status {
     FailedToSend,
 }
 
+impl Status {
+    /// The status in words, for messages.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Accepted => "accepted",
+            Status::Expired => "expired",
+            Status::Revoked => "revoked",
+            Status::Resent => "resent",
+            Status::FailedToSend => "failed to send",
+        }
+    }
+}
+
 /// The paid license seat an invitation holds (or held) on its business's shared subscription item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct License {

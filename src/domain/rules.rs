@@ -171,9 +171,51 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// The `safeMessage` of a successful resend.
+/// The `safeMessage` of a successful resend once its email went out.
 pub fn resent_message(email: &str) -> String {
     format!("Invitation resent to {}.", mask_email(email))
+}
+
+/// Which email a create or resend queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailKind {
+    Invite,
+    Resend,
+}
+
+/// Where the email of a create or resend stands when the response is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The relay accepted it.
+    Delivered,
+    /// Not attempted yet.
+    Queued,
+    /// Attempted and failed for now; retries follow.
+    Retrying,
+    /// Given up: the invitation is "Failed to send".
+    Failed,
+}
+
+/// The `safeMessage` of a create or resend: never claims more than is true at that moment, and
+/// tells the inviter what to do when delivery failed.
+pub fn delivery_message(kind: EmailKind, email: &str, delivery: Delivery) -> String {
+    let to = mask_email(email);
+    match (delivery, kind) {
+        (Delivery::Delivered, EmailKind::Invite) => format!("Invitation sent to {to}."),
+        (Delivery::Delivered, EmailKind::Resend) => resent_message(email),
+        (Delivery::Queued, EmailKind::Invite) => {
+            format!("Invitation to {to} is queued for delivery.")
+        }
+        (Delivery::Queued, EmailKind::Resend) => {
+            format!("Invitation to {to} is queued to be resent.")
+        }
+        (Delivery::Retrying, _) => {
+            format!("Delivery to {to} is delayed; it will be retried automatically.")
+        }
+        (Delivery::Failed, _) => format!(
+            "The invitation could not be delivered to {to}. Check the address, then resend it."
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -354,6 +396,28 @@ mod tests {
         assert_eq!(check_daily_cap(3, now, &policy), Err(30));
         let noon = "2026-11-28T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(check_daily_cap(9, noon, &policy), Err(12 * 3600));
+    }
+
+    #[test]
+    fn delivery_messages_say_only_what_is_true() {
+        use Delivery::*;
+        use EmailKind::*;
+        assert_eq!(
+            delivery_message(Resend, "ann@example.com", Delivered),
+            "Invitation resent to a•••@example.com."
+        );
+        assert_eq!(
+            delivery_message(Invite, "ann@example.com", Delivered),
+            "Invitation sent to a•••@example.com."
+        );
+        for d in [Queued, Retrying, Failed] {
+            for k in [Invite, Resend] {
+                let m = delivery_message(k, "ann@example.com", d);
+                assert!(!m.contains(" sent to") && !m.contains("resent to"), "{m}");
+                assert!(m.contains("a•••@example.com"), "{m}");
+            }
+        }
+        assert!(delivery_message(Resend, "ann@example.com", Failed).contains("Check the address"));
     }
 
     #[test]

@@ -137,12 +137,41 @@ pub trait Tx {
         limit: i64,
     ) -> Result<Vec<InvitationRecord>, StoreError>;
 
+    /// Queues an email; returns the outbox row's id.
     fn insert_outbox(
         &mut self,
         business_id: &str,
         invitation_id: &str,
         kind: &str,
         now: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+    /// Claims up to `limit` due rows until `lease_until`.
+    fn claim_outbox(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A transient failure: try again at `due_at`.
+    fn outbox_retry(
+        &mut self,
+        id: i64,
+        due_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// A final failure: never retried.
+    fn outbox_failed(&mut self, id: i64, now: DateTime<Utc>, error: &str)
+    -> Result<(), StoreError>;
+    fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError>;
+    /// The newest outbox row of an invitation.
+    fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError>;
+    /// Replaces the body of a stored idempotent response (after the delivery wait).
+    fn update_idempotent_body(
+        &mut self,
+        business_id: &str,
+        key: &str,
+        body: &str,
     ) -> Result<(), StoreError>;
     fn count_emails_since(
         &mut self,
@@ -392,7 +421,46 @@ pub(crate) const UPDATE_INVITATION: &str = "UPDATE invitations SET email = $3, e
 
 /// The schema migrations of each database, applied in order and recorded in
 /// `schema_migrations`.
-pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_delivery.sql")),
+];
+pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_delivery.sql"),
+    ),
+];
+
+/// An outbox row claimed for sending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub business_id: String,
+    pub invitation_id: String,
+    pub kind: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+/// Where an outbox row stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxState {
+    pub attempts: i64,
+    pub delivered: bool,
+    pub failed: bool,
+    pub last_error: Option<String>,
+}
+
+/// Claims due rows: unsent, unfailed, due, and not claimed by a live lease. PostgreSQL skips rows
+/// another replica is claiming at this moment instead of waiting for them.
+pub(crate) const CLAIM_OUTBOX_PG: &str = "UPDATE outbox SET claimed_until = $2 WHERE id IN (\
+     SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND due_at <= $1 \
+     AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, business_id, invitation_id, kind, attempts";
+/// SQLite has one writer at a time, so the plain claim is already exclusive.
+pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET claimed_until = ?2 WHERE id IN (\
+     SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND due_at <= ?1 \
+     AND (claimed_until IS NULL OR claimed_until <= ?1) ORDER BY due_at, id LIMIT ?3) \
+     RETURNING id, business_id, invitation_id, kind, attempts";

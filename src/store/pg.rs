@@ -309,10 +309,98 @@ impl Tx for PgTx<'_, '_> {
         invitation_id: &str,
         kind: &str,
         now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let row = self.tx.query_one(
+            "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            &[&business_id, &invitation_id, &kind, &millis(now)],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn claim_outbox(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut out = self
+            .tx
+            .query(
+                CLAIM_OUTBOX_PG,
+                &[&millis(now), &millis(lease_until), &limit],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.try_get(0)?,
+                    business_id: r.try_get(1)?,
+                    invitation_id: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    attempts: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.tx.execute("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL WHERE id = $1", &[&id, &millis(now)])?;
+        Ok(())
+    }
+
+    fn outbox_retry(
+        &mut self,
+        id: i64,
+        due_at: DateTime<Utc>,
+        error: &str,
     ) -> Result<(), StoreError> {
         self.tx.execute(
-            "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES ($1, $2, $3, $4, $4)",
-            &[&business_id, &invitation_id, &kind, &millis(now)],
+            "UPDATE outbox SET due_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 WHERE id = $1",
+            &[&id, &millis(due_at), &error],
+        )?;
+        Ok(())
+    }
+
+    fn outbox_failed(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE outbox SET failed_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 WHERE id = $1",
+            &[&id, &millis(now), &error],
+        )?;
+        Ok(())
+    }
+
+    fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
+        self.tx
+            .query_opt("SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error FROM outbox WHERE id = $1", &[&id])?
+            .map(|r| Ok(OutboxState { attempts: r.try_get(0)?, delivered: r.try_get(1)?, failed: r.try_get(2)?, last_error: r.try_get(3)? }))
+            .transpose()
+    }
+
+    fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .tx
+            .query_one(
+                "SELECT MAX(id) FROM outbox WHERE invitation_id = $1",
+                &[&invitation_id],
+            )?
+            .try_get(0)?)
+    }
+
+    fn update_idempotent_body(
+        &mut self,
+        business_id: &str,
+        key: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE idempotency_keys SET body = $3 WHERE business_id = $1 AND idempotency_key = $2",
+            &[&business_id, &key, &body],
         )?;
         Ok(())
     }

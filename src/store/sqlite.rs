@@ -308,10 +308,89 @@ impl Tx for SqliteTx<'_> {
         invitation_id: &str,
         kind: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         self.tx
             .prepare_cached("INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES (?1, ?2, ?3, ?4, ?4)")?
             .execute(params![business_id, invitation_id, kind, millis(now)])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn claim_outbox(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(CLAIM_OUTBOX_SQLITE)?;
+        let rows = stmt.query_map(params![millis(now), millis(lease_until), limit], |r| {
+            Ok(OutboxRow {
+                id: r.get(0)?,
+                business_id: r.get(1)?,
+                invitation_id: r.get(2)?,
+                kind: r.get(3)?,
+                attempts: r.get(4)?,
+            })
+        })?;
+        let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL WHERE id = ?1")?
+            .execute(params![id, millis(now)])?;
+        Ok(())
+    }
+
+    fn outbox_retry(
+        &mut self,
+        id: i64,
+        due_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE outbox SET due_at = ?2, attempts = attempts + 1, claimed_until = NULL, last_error = ?3 WHERE id = ?1")?
+            .execute(params![id, millis(due_at), error])?;
+        Ok(())
+    }
+
+    fn outbox_failed(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE outbox SET failed_at = ?2, attempts = attempts + 1, claimed_until = NULL, last_error = ?3 WHERE id = ?1")?
+            .execute(params![id, millis(now), error])?;
+        Ok(())
+    }
+
+    fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error FROM outbox WHERE id = ?1")?
+            .query_row([id], |r| Ok(OutboxState { attempts: r.get(0)?, delivered: r.get(1)?, failed: r.get(2)?, last_error: r.get(3)? }))
+            .optional()?)
+    }
+
+    fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT MAX(id) FROM outbox WHERE invitation_id = ?1")?
+            .query_row([invitation_id], |r| r.get(0))?)
+    }
+
+    fn update_idempotent_body(
+        &mut self,
+        business_id: &str,
+        key: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE idempotency_keys SET body = ?3 WHERE business_id = ?1 AND idempotency_key = ?2")?
+            .execute(params![business_id, key, body])?;
         Ok(())
     }
 

@@ -10,9 +10,13 @@ use leadping_invitations::auth::{self, AuthSettings, Claims, Identity, Verifier}
 use leadping_invitations::client::Client;
 use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
+use leadping_invitations::mail::Mailer;
+use leadping_invitations::mail::worker::{Delivery, DeliverySettings};
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::{Store, StoreError};
 use leadping_invitations::tokens::TokenKey;
+
+use crate::smtp::FakeSmtp;
 
 /// The HS256 secret the test server trusts.
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
@@ -34,6 +38,10 @@ pub struct TestApp {
     pub app: App,
     /// The database this server uses (a second server on it is a second replica).
     pub database_url: String,
+    /// The relay the server's delivery worker sends to.
+    pub smtp: FakeSmtp,
+    pub delivery: Delivery,
+    worker: Option<tokio::task::JoinHandle<()>>,
     server: Option<HttpServer<ApiContext>>,
 }
 
@@ -64,6 +72,31 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, policy: Policy) -> Option<TestApp> {
+    spawn_app_full(backend, policy, delivery_settings()).await
+}
+
+/// Fast delivery settings for tests: short retries, leases and polls.
+pub fn delivery_settings() -> DeliverySettings {
+    use std::time::Duration;
+    DeliverySettings {
+        concurrency: 4,
+        max_attempts: 3,
+        retry_base: Duration::from_millis(100),
+        lease: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+        wait: Duration::from_secs(3),
+        from: "Leadping <invitations@leadping.example.com>"
+            .parse()
+            .unwrap(),
+        accept_url: "https://app.example.com/invitations/accept".into(),
+    }
+}
+
+pub async fn spawn_app_full(
+    backend: Backend,
+    policy: Policy,
+    mail: DeliverySettings,
+) -> Option<TestApp> {
     let database_url = match backend {
         Backend::Sqlite => "sqlite::memory:".to_string(),
         Backend::Postgres => tokio::task::spawn_blocking(fresh_postgres_database)
@@ -75,16 +108,13 @@ pub async fn spawn_app_with(backend: Backend, policy: Policy) -> Option<TestApp>
         .await
         .unwrap()
         .expect("database opens and migrates");
-    Some(spawn_on(store, policy, database_url))
-}
-
-/// A server over an existing store: two of these on one PostgreSQL database are two replicas.
-pub fn spawn_on(store: Store, policy: Policy, database_url: String) -> TestApp {
+    let smtp = FakeSmtp::start().await;
     let app = App {
         store,
         policy,
         tokens: TokenKey::new(TOKEN_KEY.as_bytes()).unwrap(),
     };
+    let delivery = Delivery::new(app.clone(), Mailer::smtp(&smtp.url()).unwrap(), mail);
     let verifier = Verifier::from_settings(&AuthSettings {
         hs256_secret: Some(JWT_SECRET.into()),
         ..Default::default()
@@ -94,23 +124,25 @@ pub fn spawn_on(store: Store, policy: Policy, database_url: String) -> TestApp {
         bind: "127.0.0.1:0".parse().unwrap(),
         log_level: ConfigLoggingLevel::Warn,
     };
-    let server = server::start(
-        &settings,
-        ApiContext {
-            verifier,
-            app: app.clone(),
-        },
-    )
-    .expect("server starts");
+    let context = ApiContext {
+        verifier,
+        app: app.clone(),
+        delivery: Some(delivery.clone()),
+    };
+    let server = server::start(&settings, context).expect("server starts");
+    let worker = delivery.spawn(server::logger(&ConfigLoggingLevel::Warn).unwrap());
     let base_url = format!("http://{}", server.local_addr());
-    TestApp {
+    Some(TestApp {
         client: Client::new(&base_url),
         base_url,
         http: reqwest::Client::new(),
         app,
         database_url,
+        smtp,
+        delivery,
+        worker,
         server: Some(server),
-    }
+    })
 }
 
 /// A bearer token for `user` in `business`, valid for an hour.
@@ -213,7 +245,7 @@ impl TestApp {
             token_role: None,
         };
         let render: Render = Box::new(|_, _| String::new());
-        match self
+        let id = match self
             .app
             .create_at(owner, email.into(), role, None, render, Some(at))
             .await
@@ -222,7 +254,10 @@ impl TestApp {
         {
             Outcome::Done { invitation, .. } => invitation.id,
             Outcome::Replayed(_) => unreachable!(),
-        }
+        };
+        // Its email goes out as a created invitation's would.
+        self.drain_outbox().await;
+        id
     }
 
     /// An invitation sent ten minutes ago: resendable at once.
@@ -256,6 +291,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sends every due outbox row now (the background worker would, a moment later).
+    pub async fn drain_outbox(&self) -> usize {
+        let mut total = 0;
+        loop {
+            match self.delivery.run_once().await.unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    }
+
+    /// Waits (up to `secs`) until `check` holds, draining the outbox in between.
+    pub async fn eventually(&self, secs: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            self.drain_outbox().await;
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     /// Runs `f` in a store transaction (to set up states the API cannot reach yet).
     pub async fn with_store<T: Send + 'static>(
         &self,
@@ -274,6 +333,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+        }
         // Close in the background so that a test's port is released promptly.
         if let Some(server) = self.server.take()
             && let Ok(handle) = tokio::runtime::Handle::try_current()
@@ -322,4 +384,124 @@ macro_rules! on_both_databases {
             )*
         }
     };
+}
+
+/// The application over an existing database (to seed what a server process will serve).
+pub async fn app_on(database_url: &str) -> App {
+    let url = database_url.to_string();
+    let store = tokio::task::spawn_blocking(move || Store::open(&url))
+        .await
+        .unwrap()
+        .expect("database opens");
+    App {
+        store,
+        policy: Policy::default(),
+        tokens: TokenKey::new(TOKEN_KEY.as_bytes()).unwrap(),
+    }
+}
+
+/// Drops a database made by [`fresh_postgres_database`].
+pub fn drop_postgres_database(database_url: &str) {
+    if let (Ok(base), Some((_, name))) = (
+        std::env::var("TEST_DATABASE_URL"),
+        database_url.rsplit_once('/'),
+    ) && name.starts_with("leadping_test_")
+    {
+        let name = name.to_string();
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = postgres::Client::connect(&base, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}
+
+/// A directory of its own under the system's temporary directory.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "leadping-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A server process of the real binary on `database_url`; killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub base_url: String,
+}
+
+impl ServerProcess {
+    pub fn start(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        smtp_url: &str,
+        send: bool,
+    ) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
+            .arg("serve")
+            .env("LEADPING_BIND", "127.0.0.1:0")
+            .env("LEADPING_DATABASE_URL", database_url)
+            .env("LEADPING_JWT_SECRET", crate::helpers::JWT_SECRET)
+            .env("LEADPING_TOKEN_KEY", crate::helpers::TOKEN_KEY)
+            .env("LEADPING_DATA_DIR", data_dir)
+            .env("LEADPING_LOG_LEVEL", "warn")
+            .env("LEADPING_SMTP_URL", smtp_url)
+            .env(
+                "LEADPING_DELIVERY_CONCURRENCY",
+                if send { "4" } else { "0" },
+            )
+            .env("LEADPING_DELIVERY_WAIT_MS", "0")
+            .env("LEADPING_DELIVERY_POLL_MS", "50")
+            .env("LEADPING_DELIVERY_LEASE_SECS", "2")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let base_url = loop {
+            let line = lines
+                .next()
+                .expect("the server prints where it listens")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("leadping-invitations listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stderr so that the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess { child, base_url }
+    }
+
+    pub fn client(&self, token: &str) -> leadping_invitations::client::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        leadping_invitations::client::Client::new_with_client(
+            &self.base_url,
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

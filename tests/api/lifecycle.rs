@@ -12,7 +12,7 @@ use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::problem::ProblemType;
 use progenitor_client::{Error, ResponseValue};
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, token};
+use crate::helpers::{Backend, ServerProcess, TestApp, spawn_app, spawn_app_with, token};
 use crate::served::expect_problem;
 
 crate::on_both_databases!(
@@ -1151,50 +1151,6 @@ async fn non_members_are_forbidden(backend: Backend) {
     );
 }
 
-/// A server process of the real binary on `database_url`; killed when dropped.
-struct ServerProcess {
-    child: std::process::Child,
-    base_url: String,
-}
-
-impl ServerProcess {
-    fn start(database_url: &str, data_dir: &std::path::Path) -> ServerProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
-            .arg("serve")
-            .env("LEADPING_BIND", "127.0.0.1:0")
-            .env("LEADPING_DATABASE_URL", database_url)
-            .env("LEADPING_JWT_SECRET", crate::helpers::JWT_SECRET)
-            .env("LEADPING_TOKEN_KEY", crate::helpers::TOKEN_KEY)
-            .env("LEADPING_DATA_DIR", data_dir)
-            .env("LEADPING_LOG_LEVEL", "warn")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the server binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        let base_url = loop {
-            let line = lines
-                .next()
-                .expect("the server prints where it listens")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("leadping-invitations listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, base_url }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_server_processes_on_one_postgres_change_state_once() {
     let Some(t) = spawn_app(Backend::Postgres).await else {
@@ -1207,8 +1163,8 @@ async fn two_server_processes_on_one_postgres_change_state_once() {
     let dir = data_dir.clone();
     let (one, two) = tokio::task::spawn_blocking(move || {
         (
-            ServerProcess::start(&url, &dir),
-            ServerProcess::start(&url, &dir),
+            ServerProcess::start(&url, &dir, "smtp://127.0.0.1:9", false),
+            ServerProcess::start(&url, &dir, "smtp://127.0.0.1:9", false),
         )
     })
     .await

@@ -1,8 +1,10 @@
 //! The one integration-test binary: the contract checks, and the real server driven through the
 //! generated client.
 
+mod delivery;
 mod drift;
 mod helpers;
 mod lifecycle;
 mod served;
+mod smtp;
 mod spec_rules;

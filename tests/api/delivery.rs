@@ -1,0 +1,411 @@
+//! Invitation email against a real SMTP relay on 127.0.0.1: content, permanent and temporary
+//! failures, a relay that is down, a server killed between commit and send, and two server
+//! processes sharing one PostgreSQL.
+
+use std::time::Duration as StdDuration;
+
+use leadping_invitations::client::types::{
+    BusinessInvitation, BusinessInvitationRole, BusinessInvitationStatus,
+    CreateBusinessInvitationRequest,
+};
+use leadping_invitations::domain::Role;
+use leadping_invitations::domain::rules::Policy;
+
+use crate::helpers::{
+    Backend, ServerProcess, TestApp, delivery_settings, spawn_app, spawn_app_full, temp_dir, token,
+};
+use crate::smtp::FakeSmtp;
+
+crate::on_both_databases!(
+    the_email_names_business_role_expiry_and_carries_the_token,
+    a_permanent_rejection_is_failed_to_send_and_a_resend_starts_clean,
+    temporary_failures_are_retried_then_delivered,
+    temporary_failures_give_up_after_the_attempt_limit,
+    a_relay_that_is_down_gets_the_message_when_it_is_back,
+    the_response_never_claims_a_delivery_that_has_not_happened,
+    a_server_killed_between_commit_and_send_delivers_after_restart,
+);
+
+async fn create(t: &TestApp, b: &crate::helpers::Seeded, email: &str) -> BusinessInvitation {
+    let r = t
+        .as_role(b, Role::Owner)
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: email.into(),
+            role: Some(BusinessInvitationRole::Admin),
+        })
+        .send()
+        .await;
+    match r {
+        Ok(v) => v.into_inner(),
+        Err(e) => panic!("create failed: {e:?}"),
+    }
+}
+
+async fn row(
+    t: &TestApp,
+    b: &crate::helpers::Seeded,
+    id: &str,
+) -> leadping_invitations::client::types::BusinessInvitationRow {
+    let rows = t
+        .as_role(b, Role::Owner)
+        .list_business_invitations()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    rows.into_iter().find(|r| r.id == id).expect("listed")
+}
+
+async fn the_email_names_business_role_expiry_and_carries_the_token(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let inv = create(&t, &b, "ann@example.com").await;
+    // The response waited for the first attempt, which the relay accepted.
+    assert!(inv.sent_at.is_some(), "sentAt records the delivery");
+    assert_eq!(
+        inv.safe_message.as_deref(),
+        Some("Invitation sent to a•••@example.com.")
+    );
+    let mails = t.smtp.received_for("ann@example.com");
+    assert_eq!(mails.len(), 1);
+    let text = mails[0].text();
+    let token = t.acceptance_token(&b.id, &inv.id).await;
+    assert!(
+        text.contains(&format!(
+            "https://app.example.com/invitations/accept?token={token}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("acme Inc invited you to join their team on Leadping as an Admin."),
+        "{text}"
+    );
+    assert!(
+        text.contains(&inv.expires_at.format("%B %-d, %Y at %H:%M UTC").to_string()),
+        "{text}"
+    );
+    assert!(text.contains("text/plain") && text.contains("text/html"));
+    let message_id = mails[0].header("Message-ID").expect("a Message-ID");
+    assert!(
+        message_id.contains(&inv.id) && message_id.ends_with("@leadping.example.com>"),
+        "{message_id}"
+    );
+    assert_eq!(
+        mails[0].header("Subject").as_deref(),
+        Some("acme Inc invited you to join Leadping")
+    );
+
+    // A resend sends the same token again, in a message of its own.
+    let id = t.invitation(&b, "bo@example.com", Role::Agent).await;
+    let resent = t
+        .as_role(&b, Role::Owner)
+        .resend_business_invitation()
+        .invitation_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        resent.safe_message.as_deref(),
+        Some("Invitation resent to b•••@example.com.")
+    );
+    let mails = t.smtp.received_for("bo@example.com");
+    assert_eq!(mails.len(), 2);
+    let token = t.acceptance_token(&b.id, &id).await;
+    assert!(mails.iter().all(|m| m.text().contains(&token)));
+    assert_ne!(mails[0].header("Message-ID"), mails[1].header("Message-ID"));
+    assert!(
+        mails[1]
+            .text()
+            .contains("This is a new copy of your invitation.")
+    );
+    assert_eq!(
+        resent.sent_at,
+        row(&t, &b, &id).await.sent_at,
+        "sentAt stays the first delivery"
+    );
+}
+
+async fn a_permanent_rejection_is_failed_to_send_and_a_resend_starts_clean(backend: Backend) {
+    let policy = Policy {
+        resend_cooldown: chrono::Duration::seconds(0),
+        ..Policy::default()
+    };
+    let Some(t) = spawn_app_full(backend, policy, delivery_settings()).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.reject("ann@example.com");
+    let inv = create(&t, &b, "ann@example.com").await;
+    assert_eq!(inv.status, BusinessInvitationStatus::FailedToSend);
+    assert!(inv.sent_at.is_none());
+    let reason = inv.send_failure_reason.clone().expect("a reason");
+    assert!(
+        reason.contains("550") && reason.contains("No such user"),
+        "{reason}"
+    );
+    assert_eq!(
+        inv.safe_message.as_deref(),
+        Some(
+            "The invitation could not be delivered to a•••@example.com. Check the address, then resend it."
+        )
+    );
+    // No retry for a permanent failure.
+    tokio::time::sleep(StdDuration::from_millis(400)).await;
+    t.drain_outbox().await;
+    assert!(t.smtp.received().is_empty());
+    assert_eq!(
+        row(&t, &b, &inv.id).await.status,
+        BusinessInvitationStatus::FailedToSend
+    );
+
+    t.smtp.accept("ann@example.com");
+    let resent = t
+        .as_role(&b, Role::Owner)
+        .resend_business_invitation()
+        .invitation_id(&inv.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resent.status, BusinessInvitationStatus::Resent);
+    assert_eq!(resent.send_failure_reason, None);
+    assert!(resent.sent_at.is_some());
+    assert_eq!(t.smtp.received_for("ann@example.com").len(), 1);
+}
+
+async fn temporary_failures_are_retried_then_delivered(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.tempfail("ann@example.com", 2);
+    let inv = create(&t, &b, "ann@example.com").await;
+    assert_eq!(inv.status, BusinessInvitationStatus::Pending);
+    assert!(
+        inv.sent_at.is_none(),
+        "not delivered when the response was written"
+    );
+    assert_eq!(
+        inv.safe_message.as_deref(),
+        Some("Delivery to a•••@example.com is delayed; it will be retried automatically.")
+    );
+    let delivered = t
+        .eventually(10, async || {
+            t.smtp.received_for("ann@example.com").len() == 1
+        })
+        .await;
+    assert!(delivered, "delivered after the relay stopped refusing");
+    let r = row(&t, &b, &inv.id).await;
+    assert!(r.sent_at.is_some());
+    assert_eq!(r.status, BusinessInvitationStatus::Pending);
+    assert_eq!(r.send_failure_reason, None);
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    t.drain_outbox().await;
+    assert_eq!(t.smtp.received_for("ann@example.com").len(), 1, "sent once");
+}
+
+async fn temporary_failures_give_up_after_the_attempt_limit(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.tempfail("ann@example.com", 100);
+    let inv = create(&t, &b, "ann@example.com").await;
+    let failed = t
+        .eventually(10, async || {
+            row(&t, &b, &inv.id).await.status == BusinessInvitationStatus::FailedToSend
+        })
+        .await;
+    assert!(failed, "given up after max_attempts");
+    let reason = row(&t, &b, &inv.id).await.send_failure_reason.unwrap();
+    assert!(
+        reason.starts_with("Gave up after 3 attempts") && reason.contains("451"),
+        "{reason}"
+    );
+    assert!(t.smtp.received().is_empty());
+}
+
+async fn a_relay_that_is_down_gets_the_message_when_it_is_back(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.max_attempts = 50;
+    let Some(mut t) = spawn_app_full(backend, Policy::default(), settings).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.stop();
+    let first = create(&t, &b, "ann@example.com").await;
+    let second = create(&t, &b, "bo@example.com").await;
+    assert!(first.sent_at.is_none() && second.sent_at.is_none());
+    assert_eq!(
+        first.status,
+        BusinessInvitationStatus::Pending,
+        "connection refused is not a failure yet"
+    );
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    t.smtp.restart().await;
+    let delivered = t
+        .eventually(15, async || t.smtp.received().len() == 2)
+        .await;
+    assert!(
+        delivered,
+        "every message arrives once the relay is back: {:?}",
+        t.smtp.received().len()
+    );
+    assert!(row(&t, &b, &first.id).await.sent_at.is_some());
+    assert!(row(&t, &b, &second.id).await.sent_at.is_some());
+}
+
+async fn the_response_never_claims_a_delivery_that_has_not_happened(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.wait = StdDuration::from_millis(0);
+    settings.concurrency = 0;
+    let Some(t) = spawn_app_full(backend, Policy::default(), settings).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let inv = create(&t, &b, "ann@example.com").await;
+    assert!(inv.sent_at.is_none());
+    assert_eq!(
+        inv.safe_message.as_deref(),
+        Some("Invitation to a•••@example.com is queued for delivery.")
+    );
+    assert!(t.smtp.received().is_empty());
+    // Delivery goes on in the background (here: drained by hand).
+    t.drain_outbox().await;
+    assert_eq!(t.smtp.received().len(), 1);
+    assert!(row(&t, &b, &inv.id).await.sent_at.is_some());
+}
+
+async fn a_server_killed_between_commit_and_send_delivers_after_restart(backend: Backend) {
+    let dir = temp_dir("kill");
+    let database_url = match backend {
+        // A file, so that the restarted process finds what the killed one committed.
+        Backend::Sqlite => format!("sqlite://{}", dir.join("leadping.db").display()),
+        Backend::Postgres => {
+            match tokio::task::spawn_blocking(crate::helpers::fresh_postgres_database)
+                .await
+                .unwrap()
+            {
+                Some(url) => url,
+                None => return,
+            }
+        }
+    };
+    let smtp = FakeSmtp::start().await;
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    // The first process commits but never sends: it is killed with the email still queued.
+    let first = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, false))
+        .await
+        .unwrap();
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_k",
+        "Kill Inc",
+        vec![("usr_k".into(), "owner@kill.example.com".into(), Role::Owner)],
+    )
+    .await
+    .unwrap();
+    let created = first
+        .client(&token("biz_k", "usr_k", "Owner"))
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "ann@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.sent_at.is_none());
+    first.kill();
+    assert!(smtp.received().is_empty());
+
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let second = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
+    while smtp.received().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(
+        smtp.received_for("ann@example.com").len(),
+        1,
+        "delivered by the restarted server"
+    );
+    drop(second);
+    drop(seed);
+    if backend == Backend::Postgres {
+        crate::helpers::drop_postgres_database(&database_url);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_server_processes_on_one_postgres_send_each_message_once() {
+    let Some(database_url) = tokio::task::spawn_blocking(crate::helpers::fresh_postgres_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let smtp = FakeSmtp::start().await;
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_r",
+        "Replica Inc",
+        vec![(
+            "usr_r".into(),
+            "owner@replica.example.com".into(),
+            Role::Owner,
+        )],
+    )
+    .await
+    .unwrap();
+    let dir = temp_dir("replicas");
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let (one, two) = tokio::task::spawn_blocking(move || {
+        (
+            ServerProcess::start(&url, &d, &s, true),
+            ServerProcess::start(&url, &d, &s, true),
+        )
+    })
+    .await
+    .unwrap();
+    let tok = token("biz_r", "usr_r", "Owner");
+    let clients = [one.client(&tok), two.client(&tok)];
+    let n = 30;
+    for i in 0..n {
+        clients[i % 2]
+            .create_business_invitation()
+            .body(CreateBusinessInvitationRequest {
+                email: format!("person{i}@example.com"),
+                role: None,
+            })
+            .send()
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while smtp.received().len() < n && std::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    // Give a duplicate the chance to show up.
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    let received = smtp.received();
+    assert_eq!(received.len(), n, "each message exactly once");
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+    drop((one, two, seed));
+    crate::helpers::drop_postgres_database(&database_url);
+    let _ = std::fs::remove_dir_all(dir);
+}
