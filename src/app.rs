@@ -247,6 +247,33 @@ fn replay(
         }))
 }
 
+/// The end of a create or resend: queues the email in the same transaction, renders the
+/// response, and keeps it for the request's Idempotency-Key.
+fn queue_email(
+    tx: &mut dyn Tx,
+    invitation: Invitation,
+    kind: &str,
+    idem: Option<&Idempotency>,
+    render: Render,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let outbox_id = tx.insert_outbox(&invitation.business_id, &invitation.id, kind, now)?;
+    let body = render(&invitation, now);
+    if let Some(idem) = idem {
+        let stored = StoredResponse {
+            request_hash: idem.request_hash.clone(),
+            status: 200,
+            body: body.clone(),
+        };
+        tx.save_idempotent_response(&invitation.business_id, &idem.key, &stored, now)?;
+    }
+    Ok(Outcome::Done {
+        invitation: Box::new(invitation),
+        body,
+        outbox_id,
+    })
+}
+
 impl App {
     /// The acceptance token of an invitation (what the email carries).
     pub fn token_of(&self, record: &InvitationRecord) -> String {
@@ -348,25 +375,14 @@ impl App {
                     token_nonce: tokens::random_hex(16),
                 };
                 tx.insert_invitation(&record)?;
-                let outbox_id = tx.insert_outbox(&business.id, &id, "invite", now)?;
-                let body = render(&record.invitation, now);
-                if let Some(idem) = &idem {
-                    tx.save_idempotent_response(
-                        &business.id,
-                        &idem.key,
-                        &StoredResponse {
-                            request_hash: idem.request_hash.clone(),
-                            status: 200,
-                            body: body.clone(),
-                        },
-                        now,
-                    )?;
-                }
-                Ok(Ok(Outcome::Done {
-                    invitation: Box::new(record.invitation),
-                    body,
-                    outbox_id,
-                }))
+                Ok(Ok(queue_email(
+                    tx,
+                    record.invitation,
+                    "invite",
+                    idem.as_ref(),
+                    render,
+                    now,
+                )?))
             })
             .await
     }
@@ -444,26 +460,14 @@ impl App {
                 };
                 record.invitation = rules::apply_resend(&record.invitation, now, &policy, seat);
                 tx.update_invitation(&record)?;
-                let outbox_id =
-                    tx.insert_outbox(&business.id, &record.invitation.id, "resend", now)?;
-                let body = render(&record.invitation, now);
-                if let Some(idem) = &idem {
-                    tx.save_idempotent_response(
-                        &business.id,
-                        &idem.key,
-                        &StoredResponse {
-                            request_hash: idem.request_hash.clone(),
-                            status: 200,
-                            body: body.clone(),
-                        },
-                        now,
-                    )?;
-                }
-                Ok(Ok(Outcome::Done {
-                    invitation: Box::new(record.invitation),
-                    body,
-                    outbox_id,
-                }))
+                Ok(Ok(queue_email(
+                    tx,
+                    record.invitation,
+                    "resend",
+                    idem.as_ref(),
+                    render,
+                    now,
+                )?))
             })
             .await
     }
