@@ -80,6 +80,20 @@ async fn resend(
         .await
 }
 
+/// Accepts with the token alone.
+async fn accept(t: &TestApp, token: String) -> BusinessInvitation {
+    ok(t.client
+        .accept_business_invitation()
+        .body(AcceptBusinessInvitationRequest {
+            token,
+            email: None,
+            first_name: None,
+            last_name: None,
+        })
+        .send()
+        .await)
+}
+
 async fn resend_refreshes_delivery_and_keeps_identity(backend: Backend) {
     let Some(t) = spawn_app(backend).await else {
         return;
@@ -262,16 +276,7 @@ async fn accepted_and_revoked_invitations_cannot_be_resent(backend: Backend) {
     let b = t.business("acme").await;
     let accepted = t.invitation(&b, "ann@example.com", Role::Agent).await;
     let tok = t.acceptance_token(&b.id, &accepted).await;
-    ok(t.client
-        .accept_business_invitation()
-        .body(AcceptBusinessInvitationRequest {
-            token: tok,
-            email: None,
-            first_name: None,
-            last_name: None,
-        })
-        .send()
-        .await);
+    accept(&t, tok).await;
     expect_problem(
         resend(&t, &b, Role::Owner, &accepted).await,
         409,
@@ -1031,16 +1036,7 @@ async fn revoke_is_idempotent_and_refuses_accepted(backend: Backend) {
 
     let accepted = t.invitation(&b, "cy@example.com", Role::Agent).await;
     let tok = t.acceptance_token(&b.id, &accepted).await;
-    ok(t.client
-        .accept_business_invitation()
-        .body(AcceptBusinessInvitationRequest {
-            token: tok,
-            email: None,
-            first_name: None,
-            last_name: None,
-        })
-        .send()
-        .await);
+    accept(&t, tok).await;
     expect_problem(
         owner
             .revoke_business_invitation()
