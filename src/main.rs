@@ -165,8 +165,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  database: {}", data.database_url_redacted());
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
-            server::spawn_sweeper(app.clone(), policy.sweep_interval());
-            delivery.spawn(server::logger(&log_level)?);
+            let log = server::logger(&log_level)?;
+            server::spawn_sweeper(app.clone(), policy.sweep_interval(), log.clone());
+            delivery.spawn(log);
             if demo {
                 let secret = config::hs256_secret(&auth, &data)?;
                 let seeded = demo::seed(&app, &secret, &base_url).await?;

@@ -75,6 +75,7 @@ pub fn start(
 pub fn spawn_sweeper(
     app: crate::app::App,
     interval: std::time::Duration,
+    log: slog::Logger,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
@@ -83,8 +84,10 @@ pub fn spawn_sweeper(
             ticker.tick().await;
             match app.sweep().await {
                 Ok(0) => {}
-                Ok(n) => eprintln!("sweeper: released the seats of {n} expired invitations"),
-                Err(e) => eprintln!("sweeper: {e}"),
+                Ok(n) => {
+                    slog::info!(log, "sweeper released the seats of expired invitations"; "released" => n)
+                }
+                Err(e) => slog::error!(log, "sweeper: store failure"; "error" => %e),
             }
         }
     })
