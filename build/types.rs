@@ -222,12 +222,43 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
             "type",
             "format",
             "pattern",
+            "minLength",
+            "maxLength",
             "allOf",
             "$ref",
             "items",
         ],
         "a property schema",
     )?;
+    let length = |key: &str| -> Result<Option<u64>, GenError> {
+        match schema.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                GenError::new(
+                    &ptr(pointer, key),
+                    format!("`{key}` must be a whole number"),
+                    "e.g. 255",
+                )
+            }),
+        }
+    };
+    let (min_length, max_length) = (length("minLength")?, length("maxLength")?);
+    let has_length = min_length.is_some() || max_length.is_some();
+    if has_length
+        && (schema.get("type").and_then(Value::as_str) != Some("string")
+            || schema.get("format").is_some())
+    {
+        let key = if min_length.is_some() {
+            "minLength"
+        } else {
+            "maxLength"
+        };
+        return Err(GenError::new(
+            &ptr(pointer, key),
+            format!("`{key}` is supported on plain strings only (no format, no $ref)"),
+            "drop it, or put the bound in the description and check it in the handler",
+        ));
+    }
     let nullable = match schema.get("nullable") {
         None => false,
         Some(Value::Bool(b)) => *b,
@@ -299,7 +330,23 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
                     "a type in src/wire.rs with a manual `JsonSchema` impl carrying the pattern, registered by its type and format in build/types.rs HAND_WRITTEN",
                 ));
             }
-            ("string", None) => quote! { ::std::string::String },
+            ("string", None) => {
+                // schemars writes `length(...)` as minLength/maxLength on the string itself.
+                let bounds: Vec<proc_macro2::TokenStream> =
+                    [("min", min_length), ("max", max_length)]
+                        .into_iter()
+                        .filter_map(|(k, v)| {
+                            v.map(|v| {
+                                let k = format_ident!("{}", k);
+                                quote! { #k = #v }
+                            })
+                        })
+                        .collect();
+                if !bounds.is_empty() {
+                    attrs = quote! { #[schemars(length(#(#bounds),*))] };
+                }
+                quote! { ::std::string::String }
+            }
             ("string", Some("date-time")) => quote! { ::chrono::DateTime<::chrono::Utc> },
             ("string", Some("email")) => {
                 attrs = quote! { #[schemars(email)] };

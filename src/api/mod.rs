@@ -110,14 +110,12 @@ fn idempotency(
     parts: &[&str],
 ) -> Result<Option<Idempotency>, Problem> {
     let Some(key) = key else { return Ok(None) };
-    if key.is_empty()
-        || key.len() > IDEMPOTENCY_KEY_MAX
-        || !key.bytes().all(|b| b.is_ascii_graphic())
-    {
+    // The contract's bounds (minLength 1, maxLength 255, in characters); dropshot does not check them.
+    if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_MAX {
         return Err(problem(
             rqctx,
             ProblemType::Validation,
-            format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters."),
+            format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters long."),
         ));
     }
     let mut material = String::from(operation);

@@ -677,16 +677,35 @@ async fn idempotency_keys_replay_and_refuse_misuse(backend: Backend) {
         .send()
         .await);
 
+    // The contract bounds the key (1 to 255 characters): the generated client refuses a longer
+    // one before sending, and the server refuses it from anyone else.
     let long = "k".repeat(256);
-    expect_problem(
-        owner
-            .create_business_invitation()
-            .idempotency_key(long)
-            .body(body())
-            .send()
-            .await,
-        400,
-        ProblemType::Validation,
+    let refused = owner
+        .create_business_invitation()
+        .idempotency_key(long.clone())
+        .body(body())
+        .send()
+        .await;
+    assert!(
+        matches!(refused, Err(progenitor_client::Error::InvalidRequest(_))),
+        "{refused:?}"
+    );
+    let response = t
+        .http
+        .post(t.url("/businesses/me/invitations"))
+        .bearer_auth(token(&b.id, &b.owner, "Owner"))
+        .header("Idempotency-Key", long)
+        .json(&serde_json::json!({"email": "zed@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: Problem = response.json().await.unwrap();
+    assert_eq!(problem.type_, ProblemType::Validation.uri());
+    assert!(
+        problem.detail.contains("Idempotency-Key"),
+        "{}",
+        problem.detail
     );
 }
 
