@@ -40,10 +40,9 @@ const TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 /// Seeds the demo (again: a second run finds the businesses and only mints fresh tokens).
 pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result<Demo> {
     let mut businesses = Vec::new();
-    for (id, name, domain) in [
-        ("biz_demo_acme", "Acme Roofing", "acme.example.com"),
-        ("biz_demo_birch", "Birch Dental", "birch.example.com"),
-    ] {
+    for (short, name) in [("acme", "Acme Roofing"), ("birch", "Birch Dental")] {
+        let id = format!("biz_demo_{short}");
+        let domain = format!("{short}.example.com");
         let members: Vec<(String, String, Role)> = [
             ("owner", Role::Owner),
             ("admin", Role::Admin),
@@ -52,13 +51,16 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
         .into_iter()
         .map(|(who, role)| {
             (
-                format!("usr_{}_{who}", &id[9..]),
+                format!("usr_{short}_{who}"),
                 format!("{who}@{domain}"),
                 role,
             )
         })
         .collect();
-        let fresh = app.create_business(id, name, members.clone()).await.is_ok();
+        let fresh = app
+            .create_business(&id, name, members.clone())
+            .await
+            .is_ok();
         let owner = Identity {
             user_id: members[0].0.clone(),
             business_id: id.to_string(),
