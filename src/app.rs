@@ -188,8 +188,15 @@ fn take_seat(
         },
         now,
     )?;
+    // A seat within the included ones costs nothing more; one beyond them is billed, prorated to
+    // the renewal date.
+    let billing_status = if business.seat_quantity <= business.included_seats {
+        "included"
+    } else {
+        "prorated"
+    };
     Ok(Some(SeatGrant {
-        billing_status: "active".to_string(),
+        billing_status: billing_status.to_string(),
         quantity: business.seat_quantity,
         renewal_date: business.renewal_date,
     }))
@@ -684,12 +691,13 @@ impl App {
     }
 
     /// Creates a business with its members (the demo and the tests use this). The seat quantity
-    /// starts at one per member.
+    /// starts at one per member; `included_seats` of them come with the subscription.
     pub async fn create_business(
         &self,
         id: &str,
         name: &str,
         members: Vec<(String, String, Role)>,
+        included_seats: i64,
     ) -> Result<(), StoreError> {
         let (id, name) = (id.to_string(), name.to_string());
         self.store
@@ -699,6 +707,7 @@ impl App {
                     id: id.clone(),
                     name,
                     seat_quantity: members.len() as i64,
+                    included_seats,
                     renewal_date: now
                         .checked_add_months(Months::new(1))
                         .unwrap_or(now + Duration::days(30)),

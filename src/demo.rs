@@ -34,6 +34,9 @@ pub struct DemoMember {
     pub token: String,
 }
 
+/// Seats each demo subscription includes: the three members and one invitation.
+const DEMO_INCLUDED_SEATS: i64 = 4;
+
 /// How long the demo tokens live.
 const TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 
@@ -58,7 +61,7 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
         })
         .collect();
         let fresh = app
-            .create_business(&id, name, members.clone())
+            .create_business(&id, name, members.clone(), DEMO_INCLUDED_SEATS)
             .await
             .is_ok();
         let owner = Identity {

@@ -42,6 +42,8 @@ pub struct Business {
     pub name: String,
     /// Seats on the subscription item: one per member and per outstanding invitation.
     pub seat_quantity: i64,
+    /// Seats the subscription includes; seats beyond them are billed, prorated.
+    pub included_seats: i64,
     /// The current period's end, used for proration.
     pub renewal_date: DateTime<Utc>,
     pub billing_status: String,
@@ -424,12 +426,20 @@ pub(crate) const UPDATE_INVITATION: &str = "UPDATE invitations SET email = $3, e
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_delivery.sql")),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_included_seats.sql"),
+    ),
 ];
 pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (
         2,
         include_str!("../../migrations/postgres/0002_delivery.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_included_seats.sql"),
     ),
 ];
 

@@ -167,19 +167,20 @@ impl PgTx<'_, '_> {
 impl Tx for PgTx<'_, '_> {
     fn insert_business(&mut self, b: &Business, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.tx.execute(
-            "INSERT INTO businesses (id, name, seat_quantity, renewal_date, billing_status, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&b.id, &b.name, &b.seat_quantity, &millis(b.renewal_date), &b.billing_status, &millis(now)],
+            "INSERT INTO businesses (id, name, seat_quantity, renewal_date, billing_status, created_at, included_seats) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&b.id, &b.name, &b.seat_quantity, &millis(b.renewal_date), &b.billing_status, &millis(now), &b.included_seats],
         )?;
         Ok(())
     }
 
     fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError> {
-        let row = self.tx.query_opt("SELECT id, name, seat_quantity, renewal_date, billing_status FROM businesses WHERE id = $1 FOR UPDATE", &[&id])?;
+        let row = self.tx.query_opt("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats FROM businesses WHERE id = $1 FOR UPDATE", &[&id])?;
         row.map(|r| {
             Ok(Business {
                 id: r.try_get(0)?,
                 name: r.try_get(1)?,
                 seat_quantity: r.try_get(2)?,
+                included_seats: r.try_get(5)?,
                 renewal_date: time(r.try_get(3)?)?,
                 billing_status: r.try_get(4)?,
             })

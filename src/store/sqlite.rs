@@ -159,8 +159,8 @@ fn member(t: (String, String, String, String)) -> Result<Member, StoreError> {
 impl Tx for SqliteTx<'_> {
     fn insert_business(&mut self, b: &Business, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.tx.execute(
-            "INSERT INTO businesses (id, name, seat_quantity, renewal_date, billing_status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![b.id, b.name, b.seat_quantity, millis(b.renewal_date), b.billing_status, millis(now)],
+            "INSERT INTO businesses (id, name, seat_quantity, renewal_date, billing_status, created_at, included_seats) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![b.id, b.name, b.seat_quantity, millis(b.renewal_date), b.billing_status, millis(now), b.included_seats],
         )?;
         Ok(())
     }
@@ -168,18 +168,21 @@ impl Tx for SqliteTx<'_> {
     fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError> {
         let row = self
             .tx
-            .prepare_cached("SELECT id, name, seat_quantity, renewal_date, billing_status FROM businesses WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?)))
+            .prepare_cached("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats FROM businesses WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?)))
             .optional()?;
-        row.map(|(id, name, seat_quantity, renewal, billing_status)| {
-            Ok(Business {
-                id,
-                name,
-                seat_quantity,
-                renewal_date: time(renewal)?,
-                billing_status,
-            })
-        })
+        row.map(
+            |(id, name, seat_quantity, renewal, billing_status, included_seats)| {
+                Ok(Business {
+                    id,
+                    name,
+                    seat_quantity,
+                    included_seats,
+                    renewal_date: time(renewal)?,
+                    billing_status,
+                })
+            },
+        )
         .transpose()
     }
 

@@ -306,6 +306,7 @@ async fn a_server_killed_between_commit_and_send_delivers_after_restart(backend:
         "biz_k",
         "Kill Inc",
         vec![("usr_k".into(), "owner@kill.example.com".into(), Role::Owner)],
+        1,
     )
     .await
     .unwrap();
@@ -363,6 +364,7 @@ async fn two_server_processes_on_one_postgres_send_each_message_once() {
             "owner@replica.example.com".into(),
             Role::Owner,
         )],
+        1,
     )
     .await
     .unwrap();

@@ -160,6 +160,9 @@ pub fn token(business: &str, user: &str, role: &str) -> String {
     auth::mint(JWT_SECRET, &claims).unwrap()
 }
 
+/// Seats a test business's subscription includes: its three members and one invitation.
+pub const INCLUDED_SEATS: i64 = 4;
+
 /// A seeded business: its id and its members' user ids by role.
 pub struct Seeded {
     pub id: String,
@@ -214,7 +217,7 @@ impl TestApp {
             ),
         ];
         self.app
-            .create_business(&s.id, &format!("{name} Inc"), members)
+            .create_business(&s.id, &format!("{name} Inc"), members, INCLUDED_SEATS)
             .await
             .unwrap();
         s

@@ -446,10 +446,16 @@ async fn seats_follow_create_revoke_expire_resend_and_accept(backend: Backend) {
 
     let a = ok(create("a@example.com").send().await);
     assert_eq!(quantity(&a), Some(4));
-    assert_eq!(a.license_billing_status.as_deref(), Some("active"));
+    // The subscription includes four seats: three members and this invitation.
+    assert_eq!(a.license_billing_status.as_deref(), Some("included"));
     assert!(a.license_renewal_date.unwrap() > Utc::now());
     let c = ok(create("c@example.com").send().await);
     assert_eq!(quantity(&c), Some(5));
+    assert_eq!(
+        c.license_billing_status.as_deref(),
+        Some("prorated"),
+        "a fifth seat is billed"
+    );
 
     // Revoke releases the seat.
     ok(owner
@@ -484,6 +490,11 @@ async fn seats_follow_create_revoke_expire_resend_and_accept(backend: Backend) {
     );
     let again = ok(resend(&t, &b, Role::Owner, &c.id).await);
     assert_eq!(quantity(&again), Some(4));
+    assert_eq!(
+        again.license_billing_status.as_deref(),
+        Some("included"),
+        "back within the included seats"
+    );
     assert!(again.license_released_at.is_none());
     assert!(again.license_activated_at.unwrap() > c.license_activated_at.unwrap());
 
