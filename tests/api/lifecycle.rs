@@ -720,6 +720,24 @@ async fn idempotency_keys_replay_and_refuse_misuse(backend: Backend) {
     );
 }
 
+/// Awaits concurrent calls' statuses: exactly one 200, every other one `loser`.
+async fn assert_exactly_one_wins(calls: Vec<tokio::task::JoinHandle<u16>>, loser: u16) {
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == loser).count(),
+        statuses.len() - 1,
+        "{statuses:?}"
+    );
+}
+
 /// Fires 24 concurrent resends of one invitation, spread over `clients`: exactly one may win,
 /// the rest must hit the cooldown.
 async fn assert_one_resend_wins(clients: &[leadping_invitations::client::Client], id: &str) {
@@ -740,20 +758,7 @@ async fn assert_one_resend_wins(clients: &[leadping_invitations::client::Client]
             })
         })
         .collect();
-    let mut statuses = Vec::new();
-    for c in calls {
-        statuses.push(c.await.unwrap());
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 429).count(),
-        23,
-        "{statuses:?}"
-    );
+    assert_exactly_one_wins(calls, 429).await;
 }
 
 async fn concurrent_resends_change_state_once(backend: Backend) {
@@ -797,20 +802,7 @@ async fn concurrent_creates_for_one_email_make_one_invitation(backend: Backend) 
                 .unwrap_or_else(|e| e.status().unwrap().as_u16())
         })
     });
-    let mut statuses = Vec::new();
-    for c in calls {
-        statuses.push(c.await.unwrap());
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        19,
-        "{statuses:?}"
-    );
+    assert_exactly_one_wins(calls.collect(), 409).await;
     assert_eq!(ok(client.list_business_invitations().send().await).len(), 1);
 }
 
