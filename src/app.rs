@@ -139,6 +139,20 @@ pub fn now() -> DateTime<Utc> {
     t - Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos() % 1_000_000))
 }
 
+/// The caller's membership and, locked for the rest of the transaction, its business; `None`
+/// when the token's user is not a member.
+fn member_and_locked_business(
+    tx: &mut dyn Tx,
+    identity: &Identity,
+) -> Result<Option<(Member, Business)>, StoreError> {
+    let Some(me) = caller(tx, identity)? else {
+        return Ok(None);
+    };
+    Ok(tx
+        .lock_business(&me.business_id)?
+        .map(|business| (me, business)))
+}
+
 fn start_of_utc_day(now: DateTime<Utc>) -> DateTime<Utc> {
     now.date_naive()
         .and_hms_opt(0, 0, 0)
@@ -421,10 +435,7 @@ impl App {
         self.store
             .transaction(move |tx| {
                 let now = now();
-                let Some(me) = caller(tx, &identity)? else {
-                    return Ok(Err(ResendError::NotMember));
-                };
-                let Some(mut business) = tx.lock_business(&me.business_id)? else {
+                let Some((me, mut business)) = member_and_locked_business(tx, &identity)? else {
                     return Ok(Err(ResendError::NotMember));
                 };
                 match replay(tx, &business.id, idem.as_ref(), now)? {
@@ -525,10 +536,7 @@ impl App {
         self.store
             .transaction(move |tx| {
                 let now = now();
-                let Some(me) = caller(tx, &identity)? else {
-                    return Ok(Err(RevokeError::NotMember));
-                };
-                let Some(mut business) = tx.lock_business(&me.business_id)? else {
+                let Some((me, mut business)) = member_and_locked_business(tx, &identity)? else {
                     return Ok(Err(RevokeError::NotMember));
                 };
                 let Some(mut record) = tx.invitation(&business.id, &invitation_id)? else {
