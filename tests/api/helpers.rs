@@ -248,18 +248,28 @@ impl TestApp {
             token_role: None,
         };
         let render: Render = Box::new(|_, _| String::new());
-        let id = match self
+        let (id, outbox_id) = match self
             .app
             .create_at(owner, email.into(), role, None, render, Some(at))
             .await
             .unwrap()
             .unwrap()
         {
-            Outcome::Done { invitation, .. } => invitation.id,
+            Outcome::Done {
+                invitation,
+                outbox_id,
+                ..
+            } => (invitation.id, outbox_id),
             Outcome::Replayed(_) => unreachable!(),
         };
-        // Its email goes out as a created invitation's would.
+        // Its email goes out as a created invitation's would. The background worker may already
+        // hold the row, so draining alone can return before the delivery is recorded: wait for it
+        // the way the create handler does.
         self.drain_outbox().await;
+        self.delivery
+            .wait_for_first_attempt(outbox_id)
+            .await
+            .unwrap();
         id
     }
 
