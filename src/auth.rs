@@ -350,25 +350,17 @@ mod tests {
     }
 
     fn base64(bytes: &[u8], url: bool) -> String {
-        let table: &[u8] = if url {
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        if url {
+            URL_SAFE_NO_PAD.encode(bytes)
         } else {
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-        };
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-            for i in 0..=chunk.len() {
-                out.push(table[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-            if !url {
-                out.push_str(&"=".repeat(3 - chunk.len()));
-            }
+            STANDARD.encode(bytes)
         }
-        out
+    }
+
+    fn pem(tag: &str, der: &[u8]) -> String {
+        ::pem::encode(&::pem::Pem::new(tag, der))
     }
 
     fn base64url(s: &str) -> String {
@@ -460,13 +452,17 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    /// A P-256 key pair: the PKCS#8 private key and the uncompressed public point.
-    fn p256() -> (Vec<u8>, Vec<u8>) {
+    /// A P-256 key pair: the PKCS#8 private key, the uncompressed public point and the public
+    /// key's SubjectPublicKeyInfo DER.
+    fn p256() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
         let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let spki = AsDer::<PublicKeyX509Der>::as_der(kp.public_key()).unwrap();
         (
             kp.to_pkcs8v1().unwrap().as_ref().to_vec(),
             kp.public_key().as_ref().to_vec(),
+            spki.as_ref().to_vec(),
         )
     }
 
@@ -490,8 +486,8 @@ mod tests {
 
     #[test]
     fn es256_tokens_verify_against_a_jwks_and_pick_the_key_by_kid() {
-        let (private, point) = p256();
-        let (other_private, other_point) = p256();
+        let (private, point, _) = p256();
+        let (other_private, other_point, _) = p256();
         let jwk = |kid: &str, point: &[u8]| {
             serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
                 "x": base64(&point[1..33], true), "y": base64(&point[33..65], true)})
@@ -532,23 +528,8 @@ mod tests {
 
     #[test]
     fn es256_public_keys_load_from_pem_and_refuse_algorithm_confusion() {
-        let (private, point) = p256();
-        // SubjectPublicKeyInfo for id-ecPublicKey on prime256v1, then the point.
-        let mut spki = vec![
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-        ];
-        spki.extend_from_slice(&point);
-        let body = base64(&spki, false);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        let pem = format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            lines.join("\n")
-        );
+        let (private, _, spki) = p256();
+        let pem = pem("PUBLIC KEY", &spki);
         let path = temp_file("key.pem", &pem);
         let v = verifier(AuthSettings {
             public_key_files: vec![path.clone()],
@@ -580,5 +561,109 @@ mod tests {
             .is_err()
         );
         std::fs::remove_file(garbage).unwrap();
+    }
+
+    /// An RSA-2048 key pair as PEM (PKCS#8 private key, SubjectPublicKeyInfo public key) and as a
+    /// JWK's `n` and `e`.
+    struct Rsa {
+        private_pem: String,
+        public_pem: String,
+        n: String,
+        e: String,
+    }
+
+    fn rsa() -> Rsa {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+        use aws_lc_rs::rsa::{KeyPair, KeySize};
+        use aws_lc_rs::signature::KeyPair as _;
+        let kp = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let private = AsDer::<Pkcs8V1Der>::as_der(&kp).unwrap();
+        let public = kp.public_key();
+        let spki = AsDer::<PublicKeyX509Der>::as_der(public).unwrap();
+        Rsa {
+            private_pem: pem("PRIVATE KEY", private.as_ref()),
+            public_pem: pem("PUBLIC KEY", spki.as_ref()),
+            n: base64(public.modulus().big_endian_without_leading_zero(), true),
+            e: base64(public.exponent().big_endian_without_leading_zero(), true),
+        }
+    }
+
+    fn rs256_token(key: &Rsa, kid: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_string);
+        jsonwebtoken::encode(
+            &header,
+            &claims(now() + 600),
+            &EncodingKey::from_rsa_pem(key.private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rs256_public_keys_load_from_pem_and_refuse_algorithm_confusion() {
+        let (key, other) = (rsa(), rsa());
+        let path = temp_file("rsa.pem", &key.public_pem);
+        let v = verifier(AuthSettings {
+            public_key_files: vec![path.clone()],
+            ..Default::default()
+        });
+        let identity = v.verify(Some(&bearer(&rs256_token(&key, None)))).unwrap();
+        assert_eq!(identity.business_id, "biz_1");
+        assert_eq!(
+            v.verify(Some(&bearer(&rs256_token(&other, None)))),
+            Err(AuthError::BadSignature),
+            "signed by a key the server does not trust"
+        );
+        // The classic confusion: an HS256 token whose "secret" is the RSA public key itself.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(now() + 600),
+            &EncodingKey::from_secret(key.public_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(Some(&bearer(&forged))),
+            Err(AuthError::UntrustedAlgorithm)
+        );
+        // An RSA key does not vouch for ES256 tokens.
+        let (p256_private, _, _) = p256();
+        assert_eq!(
+            v.verify(Some(&bearer(&es256_token(&p256_private, None)))),
+            Err(AuthError::UntrustedAlgorithm)
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn rs256_tokens_verify_against_a_jwks_and_pick_the_key_by_kid() {
+        let (key, other) = (rsa(), rsa());
+        let jwk = |kid: &str, k: &Rsa| {
+            serde_json::json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+                "n": k.n, "e": k.e})
+        };
+        let jwks = serde_json::json!({"keys": [jwk("r1", &key), jwk("r2", &other)]});
+        let path = temp_file("rsa-jwks.json", &jwks.to_string());
+        let v = verifier(AuthSettings {
+            jwks_file: Some(path.clone()),
+            ..Default::default()
+        });
+        assert!(
+            v.verify(Some(&bearer(&rs256_token(&key, Some("r1")))))
+                .is_ok()
+        );
+        assert!(
+            v.verify(Some(&bearer(&rs256_token(&other, Some("r2")))))
+                .is_ok()
+        );
+        assert_eq!(
+            v.verify(Some(&bearer(&rs256_token(&other, Some("r1"))))),
+            Err(AuthError::BadSignature),
+            "wrong key for the kid"
+        );
+        assert!(
+            v.verify(Some(&bearer(&rs256_token(&other, None)))).is_ok(),
+            "no kid: every RS256 key is tried"
+        );
+        std::fs::remove_file(path).unwrap();
     }
 }
