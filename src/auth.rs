@@ -484,6 +484,26 @@ mod tests {
         path
     }
 
+    /// For a verifier trusting a JWKS with two keys under `kids`: each key verifies under its own
+    /// kid, not under the other's, and a token without a kid is tried against every key.
+    /// `sign(first, kid)` signs with the first key or the second.
+    fn picks_the_key_by_kid(
+        v: &Verifier,
+        kids: [&str; 2],
+        sign: impl Fn(bool, Option<&str>) -> String,
+    ) {
+        let verify = |first: bool, kid: Option<&str>| v.verify(Some(&bearer(&sign(first, kid))));
+        assert_eq!(verify(true, Some(kids[0])).unwrap().business_id, "biz_1");
+        assert!(verify(false, Some(kids[1])).is_ok());
+        assert_eq!(
+            verify(false, Some(kids[0])),
+            Err(AuthError::BadSignature),
+            "wrong key for the kid"
+        );
+        assert!(verify(true, None).is_ok(), "no kid: every key is tried");
+        assert!(verify(false, None).is_ok(), "no kid: every key is tried");
+    }
+
     #[test]
     fn es256_tokens_verify_against_a_jwks_and_pick_the_key_by_kid() {
         let (private, point, _) = p256();
@@ -498,26 +518,9 @@ mod tests {
             jwks_file: Some(path.clone()),
             ..Default::default()
         });
-        assert_eq!(
-            v.verify(Some(&bearer(&es256_token(&private, Some("k1")))))
-                .unwrap()
-                .business_id,
-            "biz_1"
-        );
-        assert!(
-            v.verify(Some(&bearer(&es256_token(&other_private, Some("k2")))))
-                .is_ok()
-        );
-        assert_eq!(
-            v.verify(Some(&bearer(&es256_token(&other_private, Some("k1"))))),
-            Err(AuthError::BadSignature),
-            "wrong key for the kid"
-        );
-        assert!(
-            v.verify(Some(&bearer(&es256_token(&private, None))))
-                .is_ok(),
-            "no kid: every ES256 key is tried"
-        );
+        picks_the_key_by_kid(&v, ["k1", "k2"], |first, kid| {
+            es256_token(if first { &private } else { &other_private }, kid)
+        });
         // Only public keys are trusted here: an HS256 token finds no key at all.
         assert_eq!(
             v.verify(Some(&bearer(&mint(SECRET, &claims(now() + 600)).unwrap()))),
@@ -647,23 +650,9 @@ mod tests {
             jwks_file: Some(path.clone()),
             ..Default::default()
         });
-        assert!(
-            v.verify(Some(&bearer(&rs256_token(&key, Some("r1")))))
-                .is_ok()
-        );
-        assert!(
-            v.verify(Some(&bearer(&rs256_token(&other, Some("r2")))))
-                .is_ok()
-        );
-        assert_eq!(
-            v.verify(Some(&bearer(&rs256_token(&other, Some("r1"))))),
-            Err(AuthError::BadSignature),
-            "wrong key for the kid"
-        );
-        assert!(
-            v.verify(Some(&bearer(&rs256_token(&other, None)))).is_ok(),
-            "no kid: every RS256 key is tried"
-        );
+        picks_the_key_by_kid(&v, ["r1", "r2"], |first, kid| {
+            rs256_token(if first { &key } else { &other }, kid)
+        });
         std::fs::remove_file(path).unwrap();
     }
 }
