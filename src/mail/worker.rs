@@ -153,16 +153,26 @@ impl Delivery {
             let this = self.clone();
             sends.spawn(async move { this.deliver(row).await });
         }
+        // Every send runs to its end even when another fails: dropping the set would abort sends
+        // the relay may already have accepted, leaving them to be sent again after the lease.
+        let mut first_error = None;
         while let Some(result) = sends.join_next().await {
             match result {
                 Ok(Ok(id)) => {
                     let _ = self.0.done.send(id);
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(StoreError::Join(e.to_string())),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(StoreError::Join(e.to_string()));
+                }
             }
         }
-        Ok(n)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     /// Sends one claimed row and records the outcome; returns the row's id.
@@ -220,6 +230,10 @@ impl Delivery {
             .app
             .store
             .transaction(move |tx| {
+                // The business lock every other writer of its invitations takes: without it a
+                // revoke, accept or resend committed while this send was under way would be
+                // overwritten by the copy of the invitation read below.
+                tx.lock_business(&row.business_id)?;
                 let now = now();
                 let attempt = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
                 let final_failure = match outcome {
