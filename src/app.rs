@@ -80,6 +80,10 @@ pub enum ResendError {
     Accepted,
     /// 409: revoked.
     Revoked,
+    /// 409: the invitation expired and another outstanding invitation for its email exists.
+    DuplicateInvitation,
+    /// 409: the invited email has become a member of the business.
+    AlreadyMember,
     /// 409: the invitation needs a seat again and none can be had.
     SeatLimitReached,
     /// 422: the Idempotency-Key was used with another request.
@@ -457,6 +461,19 @@ impl App {
                         return Ok(Err(ResendError::Cooldown { retry_after_secs }));
                     }
                 };
+                // Create allows one outstanding invitation per email; an expired one coming back
+                // must not make two (each holding a seat), nor invite someone already a member.
+                let email = record.email_normalized.clone();
+                if tx.member_by_email(&business.id, &email)?.is_some() {
+                    return Ok(Err(ResendError::AlreadyMember));
+                }
+                if tx
+                    .outstanding_for_email(&business.id, &email, now)?
+                    .iter()
+                    .any(|other| other.invitation.id != record.invitation.id)
+                {
+                    return Ok(Err(ResendError::DuplicateInvitation));
+                }
                 let sent_today = tx.count_emails_since(&business.id, start_of_utc_day(now))?;
                 if let Err(retry_after_secs) = rules::check_daily_cap(sent_today, now, &policy) {
                     return Ok(Err(ResendError::DailyCap { retry_after_secs }));
@@ -478,6 +495,9 @@ impl App {
                 };
                 record.invitation = rules::apply_resend(&record.invitation, now, &policy, seat);
                 tx.update_invitation(&record)?;
+                // The recipient gets the resent email, not also an older copy still waiting for
+                // a relay that was down.
+                tx.outbox_cancel_pending(&record.invitation.id, now, "Superseded by a resend")?;
                 Ok(Ok(queue_email(
                     tx,
                     record.invitation,

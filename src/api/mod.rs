@@ -452,6 +452,16 @@ impl LeadpingInvitationsApi for InvitationsApi {
                     ProblemType::InvitationRevoked,
                     "The invitation was revoked; create a new one.",
                 ),
+                ResendError::DuplicateInvitation => problem(
+                    &rqctx,
+                    ProblemType::DuplicateInvitation,
+                    "This invitation expired and a newer one for the same email is outstanding; resend that one instead.",
+                ),
+                ResendError::AlreadyMember => problem(
+                    &rqctx,
+                    ProblemType::AlreadyMember,
+                    "The invited email now belongs to a member of the business.",
+                ),
                 ResendError::SeatLimitReached => problem(
                     &rqctx,
                     ProblemType::SeatLimitReached,

@@ -165,6 +165,13 @@ pub trait Tx {
     /// A final failure: never retried.
     fn outbox_failed(&mut self, id: i64, now: DateTime<Utc>, error: &str)
     -> Result<(), StoreError>;
+    /// Ends the invitation's rows that are neither delivered nor failed, as failed with `reason`.
+    fn outbox_cancel_pending(
+        &mut self,
+        invitation_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError>;
     fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError>;
     /// The newest outbox row of an invitation.
     fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError>;
@@ -420,6 +427,10 @@ pub(crate) const UPDATE_INVITATION: &str = "UPDATE invitations SET email = $3, e
      accepted_at = $12, revoked_at = $13, send_failure_reason = $14, license_billing_status = $15, \
      license_quantity = $16, license_renewal_date = $17, license_activated_at = $18, license_released_at = $19 \
      WHERE id = $1 AND business_id = $2";
+
+/// Written for PostgreSQL; SQLite runs it through [`sqlite_sql`], like the invitation statements.
+pub(crate) const CANCEL_PENDING_OUTBOX: &str = "UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 \
+     WHERE invitation_id = $1 AND delivered_at IS NULL AND failed_at IS NULL";
 
 /// The schema migrations of each database, applied in order and recorded in
 /// `schema_migrations`.

@@ -376,6 +376,19 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn outbox_cancel_pending(
+        &mut self,
+        invitation_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            super::CANCEL_PENDING_OUTBOX,
+            &[&invitation_id, &millis(now), &reason],
+        )?;
+        Ok(())
+    }
+
     fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
         self.tx
             .query_opt("SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error FROM outbox WHERE id = $1", &[&id])?

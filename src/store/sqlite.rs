@@ -370,6 +370,18 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn outbox_cancel_pending(
+        &mut self,
+        invitation_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(&super::sqlite_sql(super::CANCEL_PENDING_OUTBOX))?
+            .execute(params![invitation_id, millis(now), reason])?;
+        Ok(())
+    }
+
     fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
         Ok(self
             .tx

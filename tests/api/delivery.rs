@@ -22,6 +22,7 @@ crate::on_both_databases!(
     temporary_failures_are_retried_then_delivered,
     temporary_failures_give_up_after_the_attempt_limit,
     a_relay_that_is_down_gets_the_message_when_it_is_back,
+    a_resend_cancels_the_copy_still_waiting_for_the_relay,
     the_response_never_claims_a_delivery_that_has_not_happened,
     a_server_killed_between_commit_and_send_delivers_after_restart,
 );
@@ -262,6 +263,53 @@ async fn a_relay_that_is_down_gets_the_message_when_it_is_back(backend: Backend)
     );
     assert_eq!(t.smtp.received_for("ann@example.com").len(), 1);
     assert_eq!(t.smtp.received_for("bo@example.com").len(), 1);
+}
+
+async fn a_resend_cancels_the_copy_still_waiting_for_the_relay(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.max_attempts = 50;
+    let policy = Policy {
+        resend_cooldown: chrono::Duration::seconds(0),
+        ..Policy::default()
+    };
+    let Some(mut t) = spawn_app_full(backend, policy, settings).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.stop();
+    let inv = create(&t, &b, "ann@example.com").await;
+    assert!(inv.sent_at.is_none(), "the relay is down");
+    let resent = t
+        .as_role(&b, Role::Owner)
+        .resend_business_invitation()
+        .invitation_id(&inv.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resent.status, BusinessInvitationStatus::Resent);
+    t.smtp.restart().await;
+    let delivered = t
+        .eventually(15, async || row(&t, &b, &inv.id).await.sent_at.is_some())
+        .await;
+    assert!(delivered, "the resent email arrives once the relay is back");
+    // Give the older copy every chance to show up: it must not.
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    t.drain_outbox().await;
+    let mails = t.smtp.received_for("ann@example.com");
+    assert_eq!(mails.len(), 1, "one email, not the create's copy as well");
+    assert!(
+        mails[0]
+            .text()
+            .contains("This is a new copy of your invitation."),
+        "the one sent is the resend"
+    );
+    let r = row(&t, &b, &inv.id).await;
+    assert_eq!(r.status, BusinessInvitationStatus::Resent);
+    assert_eq!(
+        r.send_failure_reason, None,
+        "the cancelled copy is no failure"
+    );
 }
 
 async fn the_response_never_claims_a_delivery_that_has_not_happened(backend: Backend) {

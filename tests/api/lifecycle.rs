@@ -22,6 +22,7 @@ crate::on_both_databases!(
     another_business_invitation_is_indistinguishable_from_an_unknown_one,
     accepted_and_revoked_invitations_cannot_be_resent,
     failed_and_expired_invitations_can_be_resent,
+    an_expired_invitation_cannot_return_beside_a_newer_one_or_a_member,
     the_daily_email_cap_is_shared_by_create_and_resend,
     seats_follow_create_revoke_expire_resend_and_accept,
     no_seat_means_nothing_changes,
@@ -345,6 +346,59 @@ async fn failed_and_expired_invitations_can_be_resent(backend: Backend) {
         inv.license_activated_at, before.license_activated_at,
         "seat never released, so none taken"
     );
+}
+
+async fn an_expired_invitation_cannot_return_beside_a_newer_one_or_a_member(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    let old = t
+        .invitation_at(
+            &b,
+            "ann@example.com",
+            Role::Agent,
+            Utc::now() - Duration::days(8),
+        )
+        .await;
+    // The expired one no longer blocks a new invitation for the same email.
+    let newer = ok(owner
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "Ann@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await);
+    let before = ok(owner.list_business_invitations().send().await);
+
+    let problem = expect_problem(
+        resend(&t, &b, Role::Owner, &old).await,
+        409,
+        ProblemType::DuplicateInvitation,
+    );
+    assert!(
+        problem.detail.contains("resend that one"),
+        "{}",
+        problem.detail
+    );
+    assert_eq!(
+        ok(owner.list_business_invitations().send().await),
+        before,
+        "the refused resend changed nothing: no second seat, no status change"
+    );
+    assert_eq!(t.outbox_rows(&old).await, 1, "and queued no email");
+
+    // Once the newer invitation is accepted, the old one would invite a member.
+    let token = t.acceptance_token(&b.id, &newer.id).await;
+    accept(&t, token).await;
+    expect_problem(
+        resend(&t, &b, Role::Owner, &old).await,
+        409,
+        ProblemType::AlreadyMember,
+    );
+    assert_eq!(t.outbox_rows(&old).await, 1);
 }
 
 async fn the_daily_email_cap_is_shared_by_create_and_resend(backend: Backend) {
