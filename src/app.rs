@@ -129,11 +129,26 @@ pub enum TokenError {
     EmailMismatch,
     /// 409: the invited email became a member meanwhile.
     AlreadyMember,
+    /// 400: a name that cannot be stored.
+    InvalidName(String),
 }
 
 /// The member the identity names, if it is one.
 fn caller(tx: &mut dyn Tx, identity: &Identity) -> Result<Option<Member>, StoreError> {
     tx.member(&identity.business_id, &identity.user_id)
+}
+
+/// The business's invitation with this client-given id; ids the server cannot have issued are
+/// unknown without a query.
+fn invitation_in(
+    tx: &mut dyn Tx,
+    business_id: &str,
+    id: &str,
+) -> Result<Option<InvitationRecord>, StoreError> {
+    if !crate::domain::could_be_id(id) {
+        return Ok(None);
+    }
+    tx.invitation(business_id, id)
 }
 
 /// Now, at the millisecond precision the store keeps, so that a response says exactly what a
@@ -448,7 +463,7 @@ impl App {
                     None => {}
                 }
                 // Unknown ids and other businesses' ids are the same 404.
-                let Some(mut record) = tx.invitation(&business.id, &invitation_id)? else {
+                let Some(mut record) = invitation_in(tx, &business.id, &invitation_id)? else {
                     return Ok(Err(ResendError::NotFound));
                 };
                 let decision = match rules::check_resend(&record.invitation, me.role, now, &policy)
@@ -559,7 +574,7 @@ impl App {
                 let Some((me, mut business)) = member_and_locked_business(tx, &identity)? else {
                     return Ok(Err(RevokeError::NotMember));
                 };
-                let Some(mut record) = tx.invitation(&business.id, &invitation_id)? else {
+                let Some(mut record) = invitation_in(tx, &business.id, &invitation_id)? else {
                     return Ok(Err(RevokeError::NotFound));
                 };
                 if !rules::may_manage(me.role, record.invitation.role) {
@@ -623,6 +638,11 @@ impl App {
         first_name: Option<String>,
         last_name: Option<String>,
     ) -> Result<Result<(Invitation, DateTime<Utc>), TokenError>, StoreError> {
+        for (field, name) in [("firstName", &first_name), ("lastName", &last_name)] {
+            if let Some(Err(why)) = name.as_deref().map(|n| crate::domain::check_name(field, n)) {
+                return Ok(Err(TokenError::InvalidName(why)));
+            }
+        }
         let app = self.clone();
         self.store
             .transaction(move |tx| {

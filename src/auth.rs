@@ -33,7 +33,15 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
+}
+
+/// `aud` as RFC 7519 allows it: one audience, or a list (what Auth0 and Entra ID issue).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// Who is calling, as the token says.
@@ -216,8 +224,17 @@ impl Verifier {
             match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
                 Ok(data) => {
                     let c = data.claims;
-                    if c.sub.is_empty() || c.org_id.is_empty() {
-                        return Err(AuthError::Claims("sub and org_id must not be empty".into()));
+                    // Identity providers' ids vary ("auth0|5f7c…", "google-oauth2|…"), so only
+                    // what no id contains is refused: emptiness, control characters (a NUL would
+                    // not even reach PostgreSQL's text columns), and absurd lengths.
+                    let plausible = |s: &str| {
+                        !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control)
+                    };
+                    if !plausible(&c.sub) || !plausible(&c.org_id) {
+                        return Err(AuthError::Claims(
+                            "sub and org_id must be non-empty ids without control characters"
+                                .into(),
+                        ));
                     }
                     return Ok(Identity {
                         user_id: c.sub,
@@ -344,6 +361,29 @@ mod tests {
     }
 
     #[test]
+    fn ids_from_identity_providers_pass_and_control_characters_do_not() {
+        let mut c = claims(now() + 600);
+        c.sub = "auth0|5f7c8ec7c33c6c004bbafe82".into();
+        c.org_id = "org_Ab12-cd".into();
+        assert!(
+            hs().verify(Some(&bearer(&mint(SECRET, &c).unwrap())))
+                .is_ok()
+        );
+        for (sub, org) in [("usr\0", "biz_1"), ("usr_1", ""), ("usr_1", "biz\n1")] {
+            let mut c = claims(now() + 600);
+            c.sub = sub.into();
+            c.org_id = org.into();
+            assert!(
+                matches!(
+                    hs().verify(Some(&bearer(&mint(SECRET, &c).unwrap()))),
+                    Err(AuthError::Claims(_))
+                ),
+                "{sub:?} {org:?}"
+            );
+        }
+    }
+
+    #[test]
     fn expired_tokens_are_refused() {
         let token = mint(SECRET, &claims(now() - 3600)).unwrap();
         assert_eq!(hs().verify(Some(&bearer(&token))), Err(AuthError::Expired));
@@ -423,9 +463,20 @@ mod tests {
             "missing iss/aud"
         );
         c.iss = Some("https://idp.example".into());
-        c.aud = Some("leadping".into());
+        c.aud = Some(Audience::One("leadping".into()));
         assert!(v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))).is_ok());
-        c.aud = Some("someone-else".into());
+        // Identity providers often issue a list of audiences; ours among them is enough.
+        c.aud = Some(Audience::Many(vec![
+            "https://idp.example/userinfo".into(),
+            "leadping".into(),
+        ]));
+        assert!(v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))).is_ok());
+        c.aud = Some(Audience::Many(vec!["someone-else".into()]));
+        assert_eq!(
+            v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))),
+            Err(AuthError::Claims("wrong audience".into()))
+        );
+        c.aud = Some(Audience::One("someone-else".into()));
         assert_eq!(
             v.verify(Some(&bearer(&mint(SECRET, &c).unwrap()))),
             Err(AuthError::Claims("wrong audience".into()))

@@ -130,7 +130,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 exp: now + ttl,
                 iat: Some(now),
                 iss: auth.jwt_issuer.clone(),
-                aud: auth.jwt_audience.clone(),
+                aud: auth.jwt_audience.clone().map(auth::Audience::One),
             };
             println!("{}", auth::mint(&secret, &claims)?);
             Ok(())

@@ -55,7 +55,7 @@ impl TokenKey {
 /// The invitation id a token names, if it is shaped like a token at all.
 pub fn invitation_id_of(token: &str) -> Option<&str> {
     let (id, mac) = token.split_once('.')?;
-    (!id.is_empty() && mac.len() == 64).then_some(id)
+    (crate::domain::could_be_id(id) && mac.len() == 64).then_some(id)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -512,5 +512,6 @@ fn token_problem(rqctx: &Ctx, e: TokenError) -> Problem {
             ProblemType::AlreadyMember,
             "This email already belongs to a member of the business.",
         ),
+        TokenError::InvalidName(why) => problem(rqctx, ProblemType::Validation, why),
     }
 }

@@ -150,6 +150,27 @@ mod tests {
     }
 }
 
+/// Whether `s` could name something this server issued (`inv_` and hex, or a seeded name such
+/// as `biz_demo_acme`). Anything else is unknown without asking the store, which also keeps
+/// bytes PostgreSQL's text columns refuse (NUL) away from it.
+pub fn could_be_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A person's name as given on accept: at most 100 characters, no control characters.
+pub fn check_name(field: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > 100 {
+        Err(format!("{field} is longer than 100 characters"))
+    } else if value.chars().any(char::is_control) {
+        Err(format!("{field} contains control characters"))
+    } else {
+        Ok(())
+    }
+}
+
 /// An email address that parsed (RFC 5322 addr-spec, through the `email_address` crate); the only
 /// way to get one is [`EmailAddress::parse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,5 +227,31 @@ mod email_tests {
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_what_the_server_issues_and_nothing_else() {
+        assert!(could_be_id("inv_0123456789abcdef0123456789abcdef"));
+        assert!(could_be_id("biz_demo-acme"));
+        for bad in ["", "x\0", "inv 1", "inv/1", "inv.1", "é", &"a".repeat(129)] {
+            assert!(!could_be_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_bounded_and_printable() {
+        assert_eq!(check_name("firstName", "Zoë O'Neil-Smith"), Ok(()));
+        assert_eq!(check_name("firstName", &"é".repeat(100)), Ok(()));
+        assert!(check_name("lastName", &"a".repeat(101)).is_err());
+        assert_eq!(
+            check_name("lastName", "a\u{0}b"),
+            Err("lastName contains control characters".into())
+        );
+        assert!(check_name("firstName", "line\nbreak").is_err());
     }
 }

@@ -20,6 +20,7 @@ crate::on_both_databases!(
     an_immediate_repeat_is_refused_with_retry_after,
     the_role_matrix_decides_who_may_resend,
     another_business_invitation_is_indistinguishable_from_an_unknown_one,
+    ids_and_names_no_store_could_hold_are_clear_problems,
     accepted_and_revoked_invitations_cannot_be_resent,
     failed_and_expired_invitations_can_be_resent,
     an_expired_invitation_cannot_return_beside_a_newer_one_or_a_member,
@@ -268,6 +269,82 @@ async fn another_business_invitation_is_indistinguishable_from_an_unknown_one(ba
     assert!(list.is_empty(), "acme sees none of birch's invitations");
     // Birch's invitation is untouched.
     assert_eq!(t.outbox_rows(&theirs).await, 1);
+}
+
+/// A NUL byte reaches the server percent-encoded in a path or escaped in JSON; PostgreSQL's text
+/// columns refuse it, so it must be answered before the store sees it, never with a 500.
+async fn ids_and_names_no_store_could_hold_are_clear_problems(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    for id in ["inv_\0", "inv\u{7f}x", &"a".repeat(200)] {
+        expect_problem(
+            resend(&t, &b, Role::Owner, id).await,
+            404,
+            ProblemType::NotFound,
+        );
+        expect_problem(
+            owner
+                .revoke_business_invitation()
+                .invitation_id(id)
+                .send()
+                .await,
+            404,
+            ProblemType::NotFound,
+        );
+        expect_problem(
+            t.client
+                .get_business_invitation_by_token()
+                .token(format!("{id}.{}", "0".repeat(64)))
+                .send()
+                .await,
+            404,
+            ProblemType::NotFound,
+        );
+    }
+    for email in ["a\0b@example.com", "\"a\0b\"@example.com"] {
+        expect_problem(
+            owner
+                .create_business_invitation()
+                .body(CreateBusinessInvitationRequest {
+                    email: email.into(),
+                    role: None,
+                })
+                .send()
+                .await,
+            400,
+            ProblemType::Validation,
+        );
+    }
+
+    let id = t.invitation(&b, "ann@example.com", Role::Agent).await;
+    let token = t.acceptance_token(&b.id, &id).await;
+    let accept_as = |first: &str, last: &str| {
+        t.client
+            .accept_business_invitation()
+            .body(AcceptBusinessInvitationRequest {
+                token: token.clone(),
+                email: None,
+                first_name: Some(first.into()),
+                last_name: Some(last.into()),
+            })
+    };
+    let p = expect_problem(
+        accept_as("A\0n", "Lee").send().await,
+        400,
+        ProblemType::Validation,
+    );
+    assert_eq!(p.detail, "firstName contains control characters");
+    let p = expect_problem(
+        accept_as("Ann", &"L".repeat(101)).send().await,
+        400,
+        ProblemType::Validation,
+    );
+    assert_eq!(p.detail, "lastName is longer than 100 characters");
+    let accepted = ok(accept_as("Ann", "Lee").send().await);
+    assert_eq!(accepted.status, BusinessInvitationStatus::Accepted);
 }
 
 async fn accepted_and_revoked_invitations_cannot_be_resent(backend: Backend) {
