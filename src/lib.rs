@@ -30,6 +30,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod logging;
 pub mod mail;
 pub mod problem;
 pub mod server;

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use dropshot::{
-    ApiDescription, ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HttpError, HttpServer,
-    RequestContext, ServerBuilder,
+    ApiDescription, ConfigDropshot, ConfigLoggingLevel, HttpError, HttpServer, RequestContext,
+    ServerBuilder,
 };
 
 use crate::api::{ApiContext, InvitationsApi};
@@ -43,14 +43,7 @@ async fn openapi_document(
         .map_err(|e| HttpError::for_internal_error(e.to_string()))
 }
 
-/// The process's logger (dropshot logs through slog).
-pub fn logger(level: &ConfigLoggingLevel) -> anyhow::Result<slog::Logger> {
-    ConfigLogging::StderrTerminal {
-        level: level.clone(),
-    }
-    .to_logger("leadping-invitations")
-    .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
-}
+pub use crate::logging::logger;
 
 /// Starts the server; it runs until closed.
 pub fn start(
