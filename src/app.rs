@@ -2,7 +2,7 @@
 //! domain rules and writes their outcome (state, seat ledger, outbox row, idempotency record)
 //! together. Handlers call these; these never see HTTP.
 
-use chrono::{DateTime, Duration, Months, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, Utc};
 
 use crate::auth::Identity;
 use crate::domain::rules::{self, Policy, ResendRefusal, SeatGrant};
@@ -179,15 +179,21 @@ fn start_of_utc_day(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// Moves a business's renewal date past `now`, one monthly period at a time.
+/// The end of the monthly billing period `now` falls in. Each end is counted from the
+/// subscription's start rather than from the previous end, so a subscription started on the 31st
+/// renews on the 31st again after February instead of drifting to the 28th for good.
 fn current_period_end(business: &Business, now: DateTime<Utc>) -> DateTime<Utc> {
-    let mut end = business.renewal_date;
-    while end <= now {
-        end = end
-            .checked_add_months(Months::new(1))
-            .unwrap_or(now + Duration::days(30));
+    let anchor = business.billing_anchor;
+    let months_between =
+        (now.year() - anchor.year()) * 12 + now.month() as i32 - anchor.month() as i32;
+    let mut n = u32::try_from(months_between.max(1)).unwrap_or(1);
+    loop {
+        match anchor.checked_add_months(Months::new(n)) {
+            Some(end) if end > now => return end,
+            Some(_) => n += 1,
+            None => return now + Duration::days(30),
+        }
     }
-    end
 }
 
 /// Takes a seat on the business's subscription item for an invitation, recording it in the
@@ -759,6 +765,7 @@ impl App {
                     renewal_date: now
                         .checked_add_months(Months::new(1))
                         .unwrap_or(now + Duration::days(30)),
+                    billing_anchor: now,
                     billing_status: "active".to_string(),
                 };
                 tx.insert_business(&business, now)?;
@@ -780,5 +787,41 @@ impl App {
             .await?
             .ok();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn started(anchor: DateTime<Utc>) -> Business {
+        Business {
+            id: "biz_1".into(),
+            name: "Acme".into(),
+            seat_quantity: 1,
+            included_seats: 1,
+            // A stored end that drifted under the old month-by-month stepping is ignored.
+            renewal_date: Utc.with_ymd_and_hms(2026, 3, 28, 9, 0, 0).unwrap(),
+            billing_anchor: anchor,
+            billing_status: "active".into(),
+        }
+    }
+
+    #[test]
+    fn periods_end_whole_months_after_the_start_without_drifting() {
+        let at = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap();
+        let b = started(at(2026, 1, 31));
+        assert_eq!(current_period_end(&b, at(2026, 1, 31)), at(2026, 2, 28));
+        assert_eq!(current_period_end(&b, at(2026, 2, 10)), at(2026, 2, 28));
+        // The period that ends on February 28 is followed by one ending on March 31.
+        assert_eq!(current_period_end(&b, at(2026, 2, 28)), at(2026, 3, 31));
+        assert_eq!(current_period_end(&b, at(2026, 3, 29)), at(2026, 3, 31));
+        assert_eq!(current_period_end(&b, at(2026, 4, 1)), at(2026, 4, 30));
+        assert_eq!(current_period_end(&b, at(2028, 2, 29)), at(2028, 3, 31));
+        // Mid-month starts: the day of the month is kept, before and after it in a month.
+        let b = started(at(2025, 11, 15));
+        assert_eq!(current_period_end(&b, at(2026, 11, 28)), at(2026, 12, 15));
+        assert_eq!(current_period_end(&b, at(2026, 11, 2)), at(2026, 11, 15));
     }
 }

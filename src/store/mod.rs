@@ -46,6 +46,9 @@ pub struct Business {
     pub included_seats: i64,
     /// The current period's end, used for proration.
     pub renewal_date: DateTime<Utc>,
+    /// When the subscription started (the business's creation): every period ends a whole
+    /// number of months after it.
+    pub billing_anchor: DateTime<Utc>,
     pub billing_status: String,
 }
 

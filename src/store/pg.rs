@@ -174,7 +174,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError> {
-        let row = self.tx.query_opt("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats FROM businesses WHERE id = $1 FOR UPDATE", &[&id])?;
+        let row = self.tx.query_opt("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats, created_at FROM businesses WHERE id = $1 FOR UPDATE", &[&id])?;
         row.map(|r| {
             Ok(Business {
                 id: r.try_get(0)?,
@@ -182,6 +182,7 @@ impl Tx for PgTx<'_, '_> {
                 seat_quantity: r.try_get(2)?,
                 included_seats: r.try_get(5)?,
                 renewal_date: time(r.try_get(3)?)?,
+                billing_anchor: time(r.try_get(6)?)?,
                 billing_status: r.try_get(4)?,
             })
         })

@@ -168,17 +168,18 @@ impl Tx for SqliteTx<'_> {
     fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError> {
         let row = self
             .tx
-            .prepare_cached("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats FROM businesses WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?)))
+            .prepare_cached("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats, created_at FROM businesses WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?, r.get::<_, i64>(6)?)))
             .optional()?;
         row.map(
-            |(id, name, seat_quantity, renewal, billing_status, included_seats)| {
+            |(id, name, seat_quantity, renewal, billing_status, included_seats, created)| {
                 Ok(Business {
                     id,
                     name,
                     seat_quantity,
                     included_seats,
                     renewal_date: time(renewal)?,
+                    billing_anchor: time(created)?,
                     billing_status,
                 })
             },
