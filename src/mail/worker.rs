@@ -213,7 +213,20 @@ impl Delivery {
                     resend: row.kind == "resend",
                 };
                 match compose(&self.0.settings.from, &invite) {
-                    Ok(message) => self.0.mailer.send(message).await,
+                    Ok(message) => {
+                        // Half the lease: a send still under way when the claim lapses could be
+                        // claimed and sent again by another worker. Past this, the relay is
+                        // treated as slow (a transient failure) and the row retried later.
+                        let deadline = self.0.settings.lease / 2;
+                        tokio::time::timeout(deadline, self.0.mailer.send(message))
+                            .await
+                            .unwrap_or_else(|_| {
+                                SendOutcome::Transient(format!(
+                                    "the relay did not finish within {} s",
+                                    deadline.as_secs_f64()
+                                ))
+                            })
+                    }
                     Err(why) => SendOutcome::Permanent(why),
                 }
             }

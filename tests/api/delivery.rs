@@ -23,6 +23,7 @@ crate::on_both_databases!(
     temporary_failures_give_up_after_the_attempt_limit,
     a_relay_that_is_down_gets_the_message_when_it_is_back,
     a_resend_cancels_the_copy_still_waiting_for_the_relay,
+    a_relay_that_hangs_is_given_up_on_before_the_claim_lapses,
     the_response_never_claims_a_delivery_that_has_not_happened,
     a_server_killed_between_commit_and_send_delivers_after_restart,
 );
@@ -310,6 +311,52 @@ async fn a_resend_cancels_the_copy_still_waiting_for_the_relay(backend: Backend)
         r.send_failure_reason, None,
         "the cancelled copy is no failure"
     );
+}
+
+async fn a_relay_that_hangs_is_given_up_on_before_the_claim_lapses(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.max_attempts = 50;
+    settings.lease = StdDuration::from_secs(2);
+    settings.wait = StdDuration::from_millis(0);
+    let Some(t) = spawn_app_full(backend, Policy::default(), settings).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.stall("ann@example.com");
+    let inv = create(&t, &b, "ann@example.com").await;
+    let id = inv.id.clone();
+    let outbox = t
+        .with_store(move |tx| tx.latest_outbox_id(&id))
+        .await
+        .expect("an outbox row");
+    // The attempt ends as a transient failure, recorded while this worker still holds the row.
+    // `eventually` waits on the drain too, so the bound goes around the whole wait: a send left
+    // to hang would hold it far longer.
+    let given_up = tokio::time::timeout(
+        StdDuration::from_secs(6),
+        t.eventually(6, async || {
+            t.with_store(move |tx| tx.outbox_state(outbox))
+                .await
+                .is_some_and(|s| {
+                    s.attempts >= 1
+                        && s.last_error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("did not finish"))
+                })
+        }),
+    )
+    .await;
+    assert_eq!(
+        given_up,
+        Ok(true),
+        "the hung send was given up within half the lease"
+    );
+    t.smtp.unstall("ann@example.com");
+    let delivered = t
+        .eventually(15, async || row(&t, &b, &inv.id).await.sent_at.is_some())
+        .await;
+    assert!(delivered, "retried and delivered once the relay answers");
+    assert_eq!(t.smtp.received_for("ann@example.com").len(), 1);
 }
 
 async fn the_response_never_claims_a_delivery_that_has_not_happened(backend: Backend) {

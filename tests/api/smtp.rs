@@ -56,6 +56,8 @@ struct Script {
     received: Vec<Received>,
     rejected: HashSet<String>,
     tempfail: HashMap<String, u32>,
+    /// Recipients whose RCPT TO is never answered (a relay that hangs).
+    stalled: HashSet<String>,
 }
 
 pub struct FakeSmtp {
@@ -122,6 +124,15 @@ impl FakeSmtp {
             .insert(to.to_string(), times);
     }
 
+    /// Leaves RCPT TO for this recipient unanswered until [`FakeSmtp::unstall`].
+    pub fn stall(&self, to: &str) {
+        self.script.lock().unwrap().stalled.insert(to.to_string());
+    }
+
+    pub fn unstall(&self, to: &str) {
+        self.script.lock().unwrap().stalled.remove(to);
+    }
+
     /// Stops listening (connections are refused) until [`FakeSmtp::restart`].
     pub fn stop(&mut self) {
         if let Some(t) = self.task.take() {
@@ -167,6 +178,10 @@ async fn serve(stream: tokio::net::TcpStream, script: Arc<Mutex<Script>>) -> std
                 .trim_start_matches('<')
                 .trim_end_matches('>')
                 .to_string();
+            if script.lock().unwrap().stalled.contains(&addr) {
+                // Hang like a wedged relay: the client gives up on its own.
+                std::future::pending::<()>().await;
+            }
             let mut s = script.lock().unwrap();
             if s.rejected.contains(&addr) {
                 "550 5.1.1 No such user here\r\n".into()
