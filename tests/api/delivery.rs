@@ -44,6 +44,20 @@ async fn create(t: &TestApp, b: &crate::helpers::Seeded, email: &str) -> Busines
     }
 }
 
+/// Resends as the Owner; the resend must succeed.
+async fn resend(t: &TestApp, b: &crate::helpers::Seeded, id: &str) -> BusinessInvitation {
+    match t
+        .as_role(b, Role::Owner)
+        .resend_business_invitation()
+        .invitation_id(id)
+        .send()
+        .await
+    {
+        Ok(v) => v.into_inner(),
+        Err(e) => panic!("resend failed: {e:?}"),
+    }
+}
+
 async fn row(
     t: &TestApp,
     b: &crate::helpers::Seeded,
@@ -165,14 +179,7 @@ async fn a_permanent_rejection_is_failed_to_send_and_a_resend_starts_clean(backe
     );
 
     t.smtp.accept("ann@example.com");
-    let resent = t
-        .as_role(&b, Role::Owner)
-        .resend_business_invitation()
-        .invitation_id(&inv.id)
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let resent = resend(&t, &b, &inv.id).await;
     assert_eq!(resent.status, BusinessInvitationStatus::Resent);
     assert_eq!(resent.send_failure_reason, None);
     assert!(resent.sent_at.is_some());
@@ -280,14 +287,7 @@ async fn a_resend_cancels_the_copy_still_waiting_for_the_relay(backend: Backend)
     t.smtp.stop();
     let inv = create(&t, &b, "ann@example.com").await;
     assert!(inv.sent_at.is_none(), "the relay is down");
-    let resent = t
-        .as_role(&b, Role::Owner)
-        .resend_business_invitation()
-        .invitation_id(&inv.id)
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let resent = resend(&t, &b, &inv.id).await;
     assert_eq!(resent.status, BusinessInvitationStatus::Resent);
     t.smtp.restart().await;
     let delivered = t
