@@ -16,7 +16,10 @@ use crate::names::{ident, is_plain, pascal, snake};
 /// `pattern` and `format` of `#[serde(transparent)]` types). Each is a hand-written type with a
 /// manual `JsonSchema` impl in `src/wire.rs`; its pattern lives there, not here, so that the
 /// round-trip test catches a hand-written type that disagrees with the contract.
-const HAND_WRITTEN: &[(&str, &str, &str)] = &[("string", "int64", "crate::wire::Int64String")];
+const HAND_WRITTEN: &[(&str, &str, &str)] = &[
+    ("string", "int64", "crate::wire::Int64String"),
+    ("string", "person-name", "crate::wire::PersonName"),
+];
 
 /// The Rust type of a schema used in a property or parameter, plus the field attributes it needs
 /// and whether it is nullable.
@@ -244,7 +247,13 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
     };
     let (min_length, max_length) = (length("minLength")?, length("maxLength")?);
     let has_length = min_length.is_some() || max_length.is_some();
+    // A hand-written type states its own bounds; the round-trip test holds it to the contract.
+    let hand_written = HAND_WRITTEN.iter().any(|(k, f, _)| {
+        schema.get("type").and_then(Value::as_str) == Some(k)
+            && schema.get("format").and_then(Value::as_str) == Some(f)
+    });
     if has_length
+        && !hand_written
         && (schema.get("type").and_then(Value::as_str) != Some("string")
             || schema.get("format").is_some())
     {

@@ -35,7 +35,7 @@ done
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
 
 # --seed makes the run repeatable; the bounded example count keeps it well under a minute.
-"$work/venv/bin/schemathesis" run openapi.json \
+"$work/venv/bin/schemathesis" --config-file scripts/schemathesis.toml run openapi.json \
   --url "http://127.0.0.1:$port" \
   -H "Authorization: Bearer $token" \
   --seed 1 --max-examples 50 --continue-on-failure --no-color

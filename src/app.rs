@@ -129,8 +129,6 @@ pub enum TokenError {
     EmailMismatch,
     /// 409: the invited email became a member meanwhile.
     AlreadyMember,
-    /// 400: a name that cannot be stored.
-    InvalidName(String),
 }
 
 /// The member the identity names, if it is one.
@@ -644,11 +642,6 @@ impl App {
         first_name: Option<String>,
         last_name: Option<String>,
     ) -> Result<Result<(Invitation, DateTime<Utc>), TokenError>, StoreError> {
-        for (field, name) in [("firstName", &first_name), ("lastName", &last_name)] {
-            if let Some(Err(why)) = name.as_deref().map(|n| crate::domain::check_name(field, n)) {
-                return Ok(Err(TokenError::InvalidName(why)));
-            }
-        }
         let app = self.clone();
         self.store
             .transaction(move |tx| {

@@ -113,6 +113,61 @@ impl JsonSchema for Int64String {
     }
 }
 
+/// A person's name as the contract carries it (format `person-name`): at most 100 characters,
+/// none of them control characters. Checked when the request body is parsed, so a bad name is a
+/// 400 like any other malformed body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// What `pattern` says: no character in Unicode's Cc category (`char::is_control`).
+    pub const PATTERN: &'static str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+    pub const MAX_CHARS: u32 = 100;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PersonName {
+    type Error = &'static str;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        crate::domain::check_name(&s).map(|()| PersonName(s))
+    }
+}
+
+impl From<PersonName> for String {
+    fn from(v: PersonName) -> String {
+        v.0
+    }
+}
+
+impl JsonSchema for PersonName {
+    fn is_referenceable() -> bool {
+        false
+    }
+
+    fn schema_name() -> String {
+        "PersonName".to_string()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        SchemaObject {
+            instance_type: Some(InstanceType::String.into()),
+            format: Some("person-name".to_string()),
+            string: Some(Box::new(StringValidation {
+                max_length: Some(Self::MAX_CHARS),
+                pattern: Some(Self::PATTERN.to_string()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +206,16 @@ mod tests {
         assert_eq!(serde_json::to_string(&v).unwrap(), "\"42\"");
         assert!(serde_json::from_str::<Int64String>("42").is_err());
         assert!(serde_json::from_str::<Int64String>("\"042\"").is_err());
+    }
+
+    #[test]
+    fn person_names_parse_exactly_what_the_contract_allows() {
+        let parse = |json: &str| serde_json::from_str::<PersonName>(json);
+        assert_eq!(parse(r#""Zoë O'Neil""#).unwrap().as_str(), "Zoë O'Neil");
+        assert!(parse(&format!(r#""{}""#, "é".repeat(100))).is_ok());
+        assert!(parse(&format!(r#""{}""#, "é".repeat(101))).is_err());
+        for bad in [r#""a\u0000b""#, r#""a\nb""#, r#""a\u0085b""#, r#""\u007f""#] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -219,7 +219,12 @@ impl LeadpingInvitationsApi for InvitationsApi {
         let result = rqctx
             .context()
             .app
-            .accept(body.token, body.email, body.first_name, body.last_name)
+            .accept(
+                body.token,
+                body.email,
+                body.first_name.map(String::from),
+                body.last_name.map(String::from),
+            )
             .await;
         match result.map_err(|e| internal(&rqctx, e))? {
             Ok((inv, now)) => {
@@ -512,6 +517,5 @@ fn token_problem(rqctx: &Ctx, e: TokenError) -> Problem {
             ProblemType::AlreadyMember,
             "This email already belongs to a member of the business.",
         ),
-        TokenError::InvalidName(why) => problem(rqctx, ProblemType::Validation, why),
     }
 }
