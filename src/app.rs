@@ -194,6 +194,33 @@ fn current_period_end(business: &Business, now: DateTime<Utc>) -> DateTime<Utc> 
     }
 }
 
+/// Moves the subscription item's quantity by `delta` for an invitation, with the period end the
+/// change is prorated to, and records it in the ledger.
+fn change_seats(
+    tx: &mut dyn Tx,
+    business: &mut Business,
+    invitation_id: &str,
+    delta: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    business.seat_quantity += delta;
+    business.renewal_date = current_period_end(business, now);
+    tx.update_business_seats(&business.id, business.seat_quantity, business.renewal_date)?;
+    tx.insert_ledger(
+        &LedgerEntry {
+            business_id: business.id.clone(),
+            invitation_id: Some(invitation_id.to_string()),
+            delta,
+            quantity_after: business.seat_quantity,
+            reason: reason.to_string(),
+            proration_date: now,
+            renewal_date: business.renewal_date,
+        },
+        now,
+    )
+}
+
 /// Takes a seat on the business's subscription item for an invitation, recording it in the
 /// ledger; `None` when the seat limit forbids it.
 fn take_seat(
@@ -210,21 +237,7 @@ fn take_seat(
     {
         return Ok(None);
     }
-    business.seat_quantity += 1;
-    business.renewal_date = current_period_end(business, now);
-    tx.update_business_seats(&business.id, business.seat_quantity, business.renewal_date)?;
-    tx.insert_ledger(
-        &LedgerEntry {
-            business_id: business.id.clone(),
-            invitation_id: Some(invitation_id.to_string()),
-            delta: 1,
-            quantity_after: business.seat_quantity,
-            reason: reason.to_string(),
-            proration_date: now,
-            renewal_date: business.renewal_date,
-        },
-        now,
-    )?;
+    change_seats(tx, business, invitation_id, 1, reason, now)?;
     // A seat within the included ones costs nothing more; one beyond them is billed, prorated to
     // the renewal date.
     let billing_status = if business.seat_quantity <= business.included_seats {
@@ -250,21 +263,7 @@ fn release_seat(
     let Some(license) = inv.license.as_mut().filter(|l| l.released_at.is_none()) else {
         return Ok(());
     };
-    business.seat_quantity -= 1;
-    business.renewal_date = current_period_end(business, now);
-    tx.update_business_seats(&business.id, business.seat_quantity, business.renewal_date)?;
-    tx.insert_ledger(
-        &LedgerEntry {
-            business_id: business.id.clone(),
-            invitation_id: Some(inv.id.clone()),
-            delta: -1,
-            quantity_after: business.seat_quantity,
-            reason: reason.to_string(),
-            proration_date: now,
-            renewal_date: business.renewal_date,
-        },
-        now,
-    )?;
+    change_seats(tx, business, &inv.id, -1, reason, now)?;
     license.billing_status = "released".to_string();
     license.quantity = business.seat_quantity;
     license.renewal_date = business.renewal_date;
