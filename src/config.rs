@@ -148,9 +148,9 @@ impl MailArgs {
         }
     }
 
-    pub fn settings(&self) -> anyhow::Result<crate::mail::worker::DeliverySettings> {
+    pub fn settings(&self) -> anyhow::Result<crate::app::DeliverySettings> {
         use std::time::Duration as StdDuration;
-        Ok(crate::mail::worker::DeliverySettings {
+        Ok(crate::app::DeliverySettings {
             concurrency: self.delivery_concurrency,
             max_attempts: self.delivery_max_attempts,
             retry_base: StdDuration::from_millis(self.delivery_retry_base_ms),
@@ -191,11 +191,7 @@ impl MailArgs {
 pub async fn app(data: &DataArgs, policy: &PolicyArgs) -> anyhow::Result<App> {
     let url = data.database_url();
     let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
-    Ok(App {
-        store,
-        policy: policy.policy(),
-        tokens: data.token_key()?,
-    })
+    Ok(App::new(store, policy.policy(), data.token_key()?))
 }
 
 /// Reads the TOML file named by `--config FILE` (or `LEADPING_CONFIG`) into environment

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde::Serialize;
 
-use crate::app::App;
+use crate::app::{App, NoBody, Queued};
 use crate::auth::{self, Claims, Identity};
 use crate::domain::Role;
 
@@ -73,21 +73,20 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
         if fresh {
             // Sent ten minutes ago: outside the resend cooldown, so a first resend answers 200.
             let at = Some(Utc::now() - Duration::minutes(10));
-            let render: crate::app::Render = Box::new(|_, _| String::new());
-            if let Ok(crate::app::Outcome::Done { invitation, .. }) = app
+            let queued = app
                 .create_at(
                     owner.clone(),
                     format!("new.hire@{domain}"),
                     Role::Agent,
                     None,
-                    render,
+                    NoBody,
                     at,
                 )
-                .await?
-            {
+                .await?;
+            if let Queued::Fresh { invitation, .. } = queued {
                 invitation_ids.push(invitation.id);
             }
-        } else if let Ok((invitations, _)) = app.list(owner).await? {
+        } else if let Ok((invitations, _)) = app.list(owner).await {
             invitation_ids.extend(invitations.into_iter().map(|i| i.id));
         }
         let now = jsonwebtoken::get_current_timestamp();

@@ -27,6 +27,7 @@ pub mod client {
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use dropshot::ConfigLoggingLevel;
+use leadping_invitations::app::DeliveryLoop;
 use leadping_invitations::auth::{self, Claims, Verifier};
 use leadping_invitations::config::{self, AuthArgs, DataArgs, MailArgs, PolicyArgs};
 use leadping_invitations::demo;
-use leadping_invitations::mail::worker::Delivery;
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::Store;
 
@@ -146,12 +146,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             mail,
         } => {
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
-            let app = config::app(&data, &policy).await?;
-            let delivery = Delivery::new(app.clone(), mail.mailer(&data)?, mail.settings()?);
+            let settings = mail.settings()?;
+            let mut app = config::app(&data, &policy).await?;
+            app.delivery_wait = settings.wait;
+            let delivery = DeliveryLoop::new(app.clone(), mail.mailer(&data)?, settings);
             let context = leadping_invitations::api::ApiContext {
                 verifier,
                 app: app.clone(),
-                delivery: Some(delivery.clone()),
             };
             let server = server::start(
                 &ServerSettings {

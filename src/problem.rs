@@ -4,6 +4,8 @@
 //! types (each with a stable `type` URI, title and status) and dropshot's error traits. Problems
 //! that need response headers (429 with Retry-After) travel as [`ProblemWithHeaders`] through
 //! the generated response enums, because dropshot 0.18 cannot set headers on a custom error body.
+//! Which refusal of an operation is which problem is decided beside the operation's error enum
+//! in `app`, not here.
 //!
 //! A 500 is a bug: its body says nothing about the cause, which is logged instead.
 
@@ -230,6 +232,27 @@ impl ProblemWithHeaders {
             problem,
             headers: HeaderMap::new(),
         }
+    }
+
+    /// A problem of a catalogued type without headers.
+    pub fn of(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Self::new(Problem::new(kind, detail))
+    }
+
+    /// The opaque 500 of an unexpected failure.
+    pub fn internal() -> Self {
+        Self::new(Problem::internal())
+    }
+
+    /// A 429 of a catalogued type with `Retry-After` in whole seconds (at least one).
+    pub fn too_many(kind: ProblemType, detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::retry_after(Problem::new(kind, detail), retry_after_secs)
+    }
+
+    /// Ties the problem to the request it answers (`instance` and `requestId`).
+    pub fn at<C: Send + Sync + 'static>(mut self, rqctx: &RequestContext<C>) -> Self {
+        self.problem = self.problem.at(rqctx);
+        self
     }
 
     /// A 429 problem with `Retry-After` in whole seconds (at least one).

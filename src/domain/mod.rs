@@ -1,9 +1,13 @@
-//! The invitation model: pure, no I/O, time passed in.
+//! The invitation model: pure, no I/O, time passed in. Owns the invitation's states, roles, the
+//! values parsed at the edge (email addresses, names, ids), the resend rules ([`rules`]) and the
+//! delivery transitions ([`delivery`]). Must never import the store, the mail transport, the
+//! application layer or the API.
 //!
 //! Wire types are generated from the contract and change when it changes; the domain keeps its
 //! own types so that a contract change surfaces as a compile error in the mapping
 //! (`api::wire_map`), where a person decides what the server should now produce.
 
+pub mod delivery;
 pub mod rules;
 
 use chrono::{DateTime, Utc};
@@ -169,6 +173,18 @@ pub fn check_name(value: &str) -> Result<(), &'static str> {
         Err("a name may not contain control characters")
     } else {
         Ok(())
+    }
+}
+
+/// An email address with the local part hidden but its first character: `a•••@example.com`.
+/// Safe for end users and for logs.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".to_string(),
     }
 }
 

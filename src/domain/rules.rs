@@ -1,6 +1,8 @@
-//! The resend business rules (DESIGN.md, "Resend: the business rules"), as pure functions of
-//! the invitation, the caller's role, the policy and the time. The store runs them inside its
-//! transaction, so that what is decided and what is written are the same thing.
+//! The business rules of managing invitations (DESIGN.md, "Resend: the business rules"): who may
+//! manage which role, when a resend is allowed and what it changes, the daily email cap. Pure
+//! functions of the invitation, the caller's role, the policy and the time; the application
+//! layer runs them inside its transaction, so that what is decided and what is written are the
+//! same thing. Must never import the store, the mail transport or the API.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -143,6 +145,14 @@ pub fn check_daily_cap(sent_today: u32, now: DateTime<Utc>, policy: &Policy) -> 
     Err(ceil_secs(next_utc_midnight(now) - now))
 }
 
+/// The start of `now`'s UTC day: the daily cap counts the emails since.
+pub fn start_of_utc_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now)
+}
+
 /// The start of the UTC day after `now`'s.
 pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
     let today = now.date_naive();
@@ -157,65 +167,6 @@ pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
 fn ceil_secs(d: Duration) -> u64 {
     let ms = d.num_milliseconds().max(0) as u64;
     ms.div_ceil(1000).max(1)
-}
-
-/// An email address with the local part hidden but its first character: `a•••@example.com`.
-/// Safe for end users and for logs.
-pub fn mask_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}•••@{domain}")
-        }
-        None => "•••".to_string(),
-    }
-}
-
-/// The `safeMessage` of a successful resend once its email went out.
-pub fn resent_message(email: &str) -> String {
-    format!("Invitation resent to {}.", mask_email(email))
-}
-
-/// Which email a create or resend queued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EmailKind {
-    Invite,
-    Resend,
-}
-
-/// Where the email of a create or resend stands when the response is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// The relay accepted it.
-    Delivered,
-    /// Not attempted yet.
-    Queued,
-    /// Attempted and failed for now; retries follow.
-    Retrying,
-    /// Given up: the invitation is "Failed to send".
-    Failed,
-}
-
-/// The `safeMessage` of a create or resend: never claims more than is true at that moment, and
-/// tells the inviter what to do when delivery failed.
-pub fn delivery_message(kind: EmailKind, email: &str, delivery: Delivery) -> String {
-    let to = mask_email(email);
-    match (delivery, kind) {
-        (Delivery::Delivered, EmailKind::Invite) => format!("Invitation sent to {to}."),
-        (Delivery::Delivered, EmailKind::Resend) => resent_message(email),
-        (Delivery::Queued, EmailKind::Invite) => {
-            format!("Invitation to {to} is queued for delivery.")
-        }
-        (Delivery::Queued, EmailKind::Resend) => {
-            format!("Invitation to {to} is queued to be resent.")
-        }
-        (Delivery::Retrying, _) => {
-            format!("Delivery to {to} is delayed; it will be retried automatically.")
-        }
-        (Delivery::Failed, _) => format!(
-            "The invitation could not be delivered to {to}. Check the address, then resend it."
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -396,36 +347,5 @@ mod tests {
         assert_eq!(check_daily_cap(3, now, &policy), Err(30));
         let noon = "2026-11-28T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(check_daily_cap(9, noon, &policy), Err(12 * 3600));
-    }
-
-    #[test]
-    fn delivery_messages_say_only_what_is_true() {
-        use Delivery::*;
-        use EmailKind::*;
-        assert_eq!(
-            delivery_message(Resend, "ann@example.com", Delivered),
-            "Invitation resent to a•••@example.com."
-        );
-        assert_eq!(
-            delivery_message(Invite, "ann@example.com", Delivered),
-            "Invitation sent to a•••@example.com."
-        );
-        for d in [Queued, Retrying, Failed] {
-            for k in [Invite, Resend] {
-                let m = delivery_message(k, "ann@example.com", d);
-                assert!(!m.contains(" sent to") && !m.contains("resent to"), "{m}");
-                assert!(m.contains("a•••@example.com"), "{m}");
-            }
-        }
-        assert!(delivery_message(Resend, "ann@example.com", Failed).contains("Check the address"));
-    }
-
-    #[test]
-    fn safe_message_hides_the_local_part() {
-        assert_eq!(
-            resent_message("ann.lee@example.com"),
-            "Invitation resent to a•••@example.com."
-        );
-        assert_eq!(mask_email("not-an-address"), "•••");
     }
 }

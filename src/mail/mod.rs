@@ -1,7 +1,7 @@
-//! Invitation email: the message, the transports (SMTP through lettre, or `.eml` files in a
-//! directory for local use), and the delivery worker that drains the outbox ([`worker`]).
-
-pub mod worker;
+//! Invitation email, the transport only: compose the message, and send it through SMTP
+//! (lettre) or as `.eml` files in a directory for local use. What a send's outcome means for the
+//! invitation is the domain's ([`crate::domain::delivery`]); draining the outbox is the
+//! application layer's delivery loop. Must never import the application layer or the store.
 
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
@@ -9,6 +9,7 @@ use lettre::transport::smtp::Error as SmtpError;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::Role;
+pub use crate::domain::delivery::SendOutcome;
 
 /// Where messages go.
 #[derive(Clone)]
@@ -27,17 +28,6 @@ impl std::fmt::Debug for Mailer {
             Mailer::Files(_, dir) => write!(f, "Mailer::Files({})", dir.display()),
         }
     }
-}
-
-/// How a send ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SendOutcome {
-    /// The relay accepted the message (or the file was written).
-    Accepted,
-    /// Will not succeed by retrying: a 5xx reply, an invalid recipient.
-    Permanent(String),
-    /// May succeed later: a 4xx reply, a refused connection, a timeout.
-    Transient(String),
 }
 
 /// How long one SMTP exchange may take before it counts as a transient failure.

@@ -157,24 +157,30 @@ pub trait Tx {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError>;
-    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// A transient failure: try again at `due_at`.
+    /// The relay took the message; `false` when the row had already ended.
+    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// A transient failure: try again at `due_at`; `false` when the row had already ended.
     fn outbox_retry(
         &mut self,
         id: i64,
         due_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError>;
-    /// A final failure: never retried.
-    fn outbox_failed(&mut self, id: i64, now: DateTime<Utc>, error: &str)
-    -> Result<(), StoreError>;
-    /// Ends the invitation's rows that are neither delivered nor failed, as failed with `reason`.
-    fn outbox_cancel_pending(
+    ) -> Result<bool, StoreError>;
+    /// A final failure, never retried; `false` when the row had already ended.
+    fn outbox_failed(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+    /// Supersedes the invitation's rows still waiting (not ended, not under a live claim) with
+    /// `reason`; returns their ids.
+    fn outbox_supersede_waiting(
         &mut self,
         invitation_id: &str,
         now: DateTime<Utc>,
         reason: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<i64>, StoreError>;
     fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError>;
     /// The newest outbox row of an invitation.
     fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError>;
@@ -244,13 +250,14 @@ impl Store {
         }
     }
 
-    /// Runs `f` in one transaction on a blocking thread; commits when it returns `Ok(Ok(_))`,
-    /// rolls back otherwise. The outer result is the database's, the inner the operation's.
-    pub async fn transaction<T, E, F>(&self, f: F) -> Result<Result<T, E>, StoreError>
+    /// Runs `f` in one transaction on a blocking thread; commits when it returns `Ok`, rolls
+    /// back when it returns `Err`, whether that is a refusal of the operation or a failure of the
+    /// database (which `E` must be able to carry).
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut dyn Tx) -> Result<Result<T, E>, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let store = self.clone();
         tokio::task::spawn_blocking(move || match store {
@@ -258,7 +265,7 @@ impl Store {
             Store::Postgres(s) => s.transaction(f),
         })
         .await
-        .map_err(|e| StoreError::Join(e.to_string()))?
+        .map_err(|e| E::from(StoreError::Join(e.to_string())))?
     }
 }
 
@@ -431,9 +438,28 @@ pub(crate) const UPDATE_INVITATION: &str = "UPDATE invitations SET email = $3, e
      license_quantity = $16, license_renewal_date = $17, license_activated_at = $18, license_released_at = $19 \
      WHERE id = $1 AND business_id = $2";
 
-/// Written for PostgreSQL; SQLite runs it through [`sqlite_sql`], like the invitation statements.
-pub(crate) const CANCEL_PENDING_OUTBOX: &str = "UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 \
-     WHERE invitation_id = $1 AND delivered_at IS NULL AND failed_at IS NULL";
+// The outbox statements below are written for PostgreSQL; SQLite runs them through
+// [`sqlite_sql`], like the invitation statements.
+
+/// Supersedes the invitation's emails still waiting: neither finished nor under a live claim. A
+/// row a worker holds is being sent right now; it is left to finish and record what really
+/// happened, so that no row ends both sent and cancelled.
+pub(crate) const SUPERSEDE_WAITING_OUTBOX: &str = "UPDATE outbox SET superseded_at = $2, claimed_until = NULL, last_error = $3 \
+     WHERE invitation_id = $1 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL \
+     AND (claimed_until IS NULL OR claimed_until <= $2) RETURNING id";
+
+/// The relay took the message. This is recorded even over a supersession: a worker whose claim
+/// lapsed mid-send may still have sent it, and the record must say what happened.
+pub(crate) const OUTBOX_DELIVERED: &str = "UPDATE outbox SET delivered_at = $2, superseded_at = NULL, attempts = attempts + 1, \
+     claimed_until = NULL, last_error = NULL WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL";
+/// A transient failure: due again at `$2`. Only while the row has not ended otherwise.
+pub(crate) const OUTBOX_RETRY: &str = "UPDATE outbox SET due_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 \
+     WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL";
+/// A final failure. Only while the row has not ended otherwise.
+pub(crate) const OUTBOX_FAILED: &str = "UPDATE outbox SET failed_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 \
+     WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL";
+pub(crate) const OUTBOX_STATE: &str = "SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, \
+     superseded_at IS NOT NULL, last_error FROM outbox WHERE id = $1";
 
 /// The schema migrations of each database, applied in order and recorded in
 /// `schema_migrations`.
@@ -443,6 +469,10 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/sqlite/0003_included_seats.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_superseded.sql"),
     ),
 ];
 pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -454,6 +484,10 @@ pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/postgres/0003_included_seats.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_superseded.sql"),
     ),
 ];
 
@@ -468,23 +502,16 @@ pub struct OutboxRow {
     pub attempts: i64,
 }
 
-/// Where an outbox row stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboxState {
-    pub attempts: i64,
-    pub delivered: bool,
-    pub failed: bool,
-    pub last_error: Option<String>,
-}
+pub use crate::domain::delivery::EmailState as OutboxState;
 
 /// Claims due rows: unsent, unfailed, due, and not claimed by a live lease. PostgreSQL skips rows
 /// another replica is claiming at this moment instead of waiting for them.
 pub(crate) const CLAIM_OUTBOX_PG: &str = "UPDATE outbox SET claimed_until = $2 WHERE id IN (\
-     SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND due_at <= $1 \
+     SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL AND due_at <= $1 \
      AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING id, business_id, invitation_id, kind, attempts";
 /// SQLite has one writer at a time, so the plain claim is already exclusive.
 pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET claimed_until = ?2 WHERE id IN (\
-     SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND due_at <= ?1 \
+     SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL AND due_at <= ?1 \
      AND (claimed_until IS NULL OR claimed_until <= ?1) ORDER BY due_at, id LIMIT ?3) \
      RETURNING id, business_id, invitation_id, kind, attempts";

@@ -79,19 +79,21 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) fn transaction<T, E>(
+    pub(crate) fn transaction<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<Result<T, E>, StoreError>,
-    ) -> Result<Result<T, E>, StoreError> {
-        let mut client = self.pool.get()?;
-        let mut tx = client.transaction()?;
-        let result = f(&mut PgTx { tx: &mut tx })?;
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut client = self.pool.get().map_err(StoreError::from)?;
+        let mut tx = client.transaction().map_err(StoreError::from)?;
+        let result = f(&mut PgTx { tx: &mut tx });
         if result.is_ok() {
-            tx.commit()?;
+            tx.commit().map_err(StoreError::from)?;
         } else {
-            tx.rollback()?;
+            // The refusal or failure is what the caller needs to hear; a transaction that also
+            // fails to roll back is rolled back when dropped.
+            let _ = tx.rollback();
         }
-        Ok(result)
+        result
     }
 }
 
@@ -346,9 +348,11 @@ impl Tx for PgTx<'_, '_> {
         Ok(out)
     }
 
-    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.tx.execute("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL WHERE id = $1", &[&id, &millis(now)])?;
-        Ok(())
+    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .execute(super::OUTBOX_DELIVERED, &[&id, &millis(now)])?;
+        Ok(n > 0)
     }
 
     fn outbox_retry(
@@ -356,12 +360,11 @@ impl Tx for PgTx<'_, '_> {
         id: i64,
         due_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.tx.execute(
-            "UPDATE outbox SET due_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 WHERE id = $1",
-            &[&id, &millis(due_at), &error],
-        )?;
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .execute(super::OUTBOX_RETRY, &[&id, &millis(due_at), &error])?;
+        Ok(n > 0)
     }
 
     fn outbox_failed(
@@ -369,31 +372,41 @@ impl Tx for PgTx<'_, '_> {
         id: i64,
         now: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.tx.execute(
-            "UPDATE outbox SET failed_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 WHERE id = $1",
-            &[&id, &millis(now), &error],
-        )?;
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .execute(super::OUTBOX_FAILED, &[&id, &millis(now), &error])?;
+        Ok(n > 0)
     }
 
-    fn outbox_cancel_pending(
+    fn outbox_supersede_waiting(
         &mut self,
         invitation_id: &str,
         now: DateTime<Utc>,
         reason: &str,
-    ) -> Result<(), StoreError> {
-        self.tx.execute(
-            super::CANCEL_PENDING_OUTBOX,
-            &[&invitation_id, &millis(now), &reason],
-        )?;
-        Ok(())
+    ) -> Result<Vec<i64>, StoreError> {
+        self.tx
+            .query(
+                super::SUPERSEDE_WAITING_OUTBOX,
+                &[&invitation_id, &millis(now), &reason],
+            )?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
     }
 
     fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
         self.tx
-            .query_opt("SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error FROM outbox WHERE id = $1", &[&id])?
-            .map(|r| Ok(OutboxState { attempts: r.try_get(0)?, delivered: r.try_get(1)?, failed: r.try_get(2)?, last_error: r.try_get(3)? }))
+            .query_opt(super::OUTBOX_STATE, &[&id])?
+            .map(|r| {
+                Ok(OutboxState {
+                    attempts: r.try_get(0)?,
+                    delivered: r.try_get(1)?,
+                    failed: r.try_get(2)?,
+                    superseded: r.try_get(3)?,
+                    last_error: r.try_get(4)?,
+                })
+            })
             .transpose()
     }
 

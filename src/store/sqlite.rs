@@ -63,22 +63,25 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) fn transaction<T, E>(
+    pub(crate) fn transaction<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<Result<T, E>, StoreError>,
-    ) -> Result<Result<T, E>, StoreError> {
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
         // A poisoned lock only means another operation panicked mid-transaction; its transaction
         // was rolled back when dropped, so the connection is fine to use.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut sqlite_tx = SqliteTx { tx: &tx };
-        let result = f(&mut sqlite_tx)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let result = f(&mut SqliteTx { tx: &tx });
         if result.is_ok() {
-            tx.commit()?;
+            tx.commit().map_err(StoreError::from)?;
         } else {
-            tx.rollback()?;
+            // The refusal or failure is what the caller needs to hear; a transaction that also
+            // fails to roll back is rolled back when dropped.
+            let _ = tx.rollback();
         }
-        Ok(result)
+        result
     }
 }
 
@@ -340,11 +343,12 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
-    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL WHERE id = ?1")?
+    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached(&super::sqlite_sql(super::OUTBOX_DELIVERED))?
             .execute(params![id, millis(now)])?;
-        Ok(())
+        Ok(n > 0)
     }
 
     fn outbox_retry(
@@ -352,11 +356,12 @@ impl Tx for SqliteTx<'_> {
         id: i64,
         due_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE outbox SET due_at = ?2, attempts = attempts + 1, claimed_until = NULL, last_error = ?3 WHERE id = ?1")?
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached(&super::sqlite_sql(super::OUTBOX_RETRY))?
             .execute(params![id, millis(due_at), error])?;
-        Ok(())
+        Ok(n > 0)
     }
 
     fn outbox_failed(
@@ -364,30 +369,40 @@ impl Tx for SqliteTx<'_> {
         id: i64,
         now: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE outbox SET failed_at = ?2, attempts = attempts + 1, claimed_until = NULL, last_error = ?3 WHERE id = ?1")?
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached(&super::sqlite_sql(super::OUTBOX_FAILED))?
             .execute(params![id, millis(now), error])?;
-        Ok(())
+        Ok(n > 0)
     }
 
-    fn outbox_cancel_pending(
+    fn outbox_supersede_waiting(
         &mut self,
         invitation_id: &str,
         now: DateTime<Utc>,
         reason: &str,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached(&super::sqlite_sql(super::CANCEL_PENDING_OUTBOX))?
-            .execute(params![invitation_id, millis(now), reason])?;
-        Ok(())
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(&super::sqlite_sql(super::SUPERSEDE_WAITING_OUTBOX))?;
+        let ids = stmt.query_map(params![invitation_id, millis(now), reason], |r| r.get(0))?;
+        Ok(ids.collect::<Result<Vec<i64>, _>>()?)
     }
 
     fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
         Ok(self
             .tx
-            .prepare_cached("SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, last_error FROM outbox WHERE id = ?1")?
-            .query_row([id], |r| Ok(OutboxState { attempts: r.get(0)?, delivered: r.get(1)?, failed: r.get(2)?, last_error: r.get(3)? }))
+            .prepare_cached(&super::sqlite_sql(super::OUTBOX_STATE))?
+            .query_row([id], |r| {
+                Ok(OutboxState {
+                    attempts: r.get(0)?,
+                    delivered: r.get(1)?,
+                    failed: r.get(2)?,
+                    superseded: r.get(3)?,
+                    last_error: r.get(4)?,
+                })
+            })
             .optional()?)
     }
 

@@ -5,13 +5,12 @@
 use chrono::{DateTime, Utc};
 use dropshot::{ConfigLoggingLevel, HttpServer};
 use leadping_invitations::api::ApiContext;
-use leadping_invitations::app::{App, Outcome, Render};
+use leadping_invitations::app::{App, DeliveryLoop, DeliverySettings, NoBody, Queued};
 use leadping_invitations::auth::{self, AuthSettings, Claims, Identity, Verifier};
 use leadping_invitations::client::Client;
 use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::mail::Mailer;
-use leadping_invitations::mail::worker::{Delivery, DeliverySettings};
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::{Store, StoreError};
 use leadping_invitations::tokens::TokenKey;
@@ -40,7 +39,7 @@ pub struct TestApp {
     pub database_url: String,
     /// The relay the server's delivery worker sends to.
     pub smtp: FakeSmtp,
-    pub delivery: Delivery,
+    pub delivery: DeliveryLoop,
     worker: Option<tokio::task::JoinHandle<()>>,
     server: Option<HttpServer<ApiContext>>,
 }
@@ -109,12 +108,9 @@ pub async fn spawn_app_full(
         .unwrap()
         .expect("database opens and migrates");
     let smtp = FakeSmtp::start().await;
-    let app = App {
-        store,
-        policy,
-        tokens: TokenKey::new(TOKEN_KEY.as_bytes()).unwrap(),
-    };
-    let delivery = Delivery::new(app.clone(), Mailer::smtp(&smtp.url()).unwrap(), mail);
+    let mut app = App::new(store, policy, TokenKey::new(TOKEN_KEY.as_bytes()).unwrap());
+    app.delivery_wait = mail.wait;
+    let delivery = DeliveryLoop::new(app.clone(), Mailer::smtp(&smtp.url()).unwrap(), mail);
     let verifier = Verifier::from_settings(&AuthSettings {
         hs256_secret: Some(JWT_SECRET.into()),
         ..Default::default()
@@ -127,7 +123,6 @@ pub async fn spawn_app_full(
     let context = ApiContext {
         verifier,
         app: app.clone(),
-        delivery: Some(delivery.clone()),
     };
     let server = server::start(&settings, context).expect("server starts");
     let worker = delivery.spawn(server::logger(&ConfigLoggingLevel::Warn).unwrap());
@@ -247,29 +242,24 @@ impl TestApp {
             business_id: b.id.clone(),
             token_role: None,
         };
-        let render: Render = Box::new(|_, _| String::new());
         let (id, outbox_id) = match self
             .app
-            .create_at(owner, email.into(), role, None, render, Some(at))
+            .create_at(owner, email.into(), role, None, NoBody, Some(at))
             .await
             .unwrap()
-            .unwrap()
         {
-            Outcome::Done {
+            Queued::Fresh {
                 invitation,
                 outbox_id,
                 ..
             } => (invitation.id, outbox_id),
-            Outcome::Replayed(_) => unreachable!(),
+            Queued::Replayed(()) => panic!("no Idempotency-Key was given"),
         };
         // Its email goes out as a created invitation's would. The background worker may already
         // hold the row, so draining alone can return before the delivery is recorded: wait for it
         // the way the create handler does.
         self.drain_outbox().await;
-        self.delivery
-            .wait_for_first_attempt(outbox_id)
-            .await
-            .unwrap();
+        self.app.wait_for_first_attempt(outbox_id).await.unwrap();
         id
     }
 
@@ -285,9 +275,8 @@ impl TestApp {
         let record = self
             .app
             .store
-            .transaction(move |tx| Ok(Ok::<_, ()>(tx.invitation(&b, &i)?)))
+            .transaction(move |tx| tx.invitation(&b, &i))
             .await
-            .unwrap()
             .unwrap()
             .expect("invitation exists");
         self.app.token_of(&record)
@@ -298,9 +287,8 @@ impl TestApp {
         let i = invitation_id.to_string();
         self.app
             .store
-            .transaction(move |tx| Ok(Ok::<_, ()>(tx.count_outbox_for(&i)?)))
+            .transaction(move |tx| tx.count_outbox_for(&i))
             .await
-            .unwrap()
             .unwrap()
     }
 
@@ -335,12 +323,7 @@ impl TestApp {
         + Send
         + 'static,
     ) -> T {
-        self.app
-            .store
-            .transaction(move |tx| Ok(Ok::<_, ()>(f(tx)?)))
-            .await
-            .unwrap()
-            .unwrap()
+        self.app.store.transaction(f).await.unwrap()
     }
 }
 
@@ -406,11 +389,11 @@ pub async fn app_on(database_url: &str) -> App {
         .await
         .unwrap()
         .expect("database opens");
-    App {
+    App::new(
         store,
-        policy: Policy::default(),
-        tokens: TokenKey::new(TOKEN_KEY.as_bytes()).unwrap(),
-    }
+        Policy::default(),
+        TokenKey::new(TOKEN_KEY.as_bytes()).unwrap(),
+    )
 }
 
 /// Drops a database made by [`fresh_postgres_database`].

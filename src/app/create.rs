@@ -1,0 +1,195 @@
+//! Create an invitation: validate the email, refuse members and duplicates, count the email
+//! against the daily cap, take a seat, queue the email.
+
+use chrono::{DateTime, Utc};
+
+use super::idempotency::Replay;
+use super::{
+    App, Idempotency, Queued, Render, Unexpected, caller, now, operation_error, queue_email,
+};
+use crate::auth::Identity;
+use crate::billing;
+use crate::domain::delivery::EmailKind;
+use crate::domain::rules;
+use crate::domain::{EmailAddress, Invitation, License, Role, StoredStatus};
+use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::store::InvitationRecord;
+use crate::tokens;
+
+/// Why a create is refused. Each names its status; the message is the problem's detail.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// 403
+    #[error("The bearer token's user is not a member of its business.")]
+    NotMember,
+    /// 403: Agents cannot invite; Admins cannot invite Owners.
+    #[error(
+        "Your role cannot invite to this role: Agents cannot invite, Admins cannot invite Owners."
+    )]
+    Forbidden,
+    /// 400: the email does not parse.
+    #[error("{0}")]
+    InvalidEmail(String),
+    /// 409
+    #[error("This email already belongs to a member of the business.")]
+    AlreadyMember,
+    /// 409
+    #[error("An outstanding invitation for this email already exists; resend it instead.")]
+    DuplicateInvitation,
+    /// 409
+    #[error("No license seat is available on the business's subscription.")]
+    SeatLimitReached,
+    /// 422
+    #[error("This Idempotency-Key was already used with a different request.")]
+    IdempotencyKeyReused,
+    /// 429 with Retry-After.
+    #[error(
+        "The business reached its daily cap of invitation emails. Retry in {retry_after_secs} s."
+    )]
+    DailyCap { retry_after_secs: u64 },
+    /// 500
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+operation_error!(CreateError);
+
+impl From<super::EmailRefusal> for CreateError {
+    fn from(r: super::EmailRefusal) -> Self {
+        match r {
+            super::EmailRefusal::AlreadyMember => CreateError::AlreadyMember,
+            super::EmailRefusal::DuplicateInvitation => CreateError::DuplicateInvitation,
+            super::EmailRefusal::DailyCap { retry_after_secs } => {
+                CreateError::DailyCap { retry_after_secs }
+            }
+        }
+    }
+}
+
+impl From<CreateError> for ProblemWithHeaders {
+    fn from(e: CreateError) -> Self {
+        let kind = match &e {
+            CreateError::NotMember | CreateError::Forbidden => ProblemType::Forbidden,
+            CreateError::InvalidEmail(_) => ProblemType::Validation,
+            CreateError::AlreadyMember => ProblemType::AlreadyMember,
+            CreateError::DuplicateInvitation => ProblemType::DuplicateInvitation,
+            CreateError::SeatLimitReached => ProblemType::SeatLimitReached,
+            CreateError::IdempotencyKeyReused => ProblemType::IdempotencyKeyReused,
+            CreateError::DailyCap { retry_after_secs } => {
+                return ProblemWithHeaders::too_many(
+                    ProblemType::DailyEmailCap,
+                    e.to_string(),
+                    *retry_after_secs,
+                );
+            }
+            CreateError::Unexpected(_) => return ProblemWithHeaders::internal(),
+        };
+        ProblemWithHeaders::of(kind, e.to_string())
+    }
+}
+
+impl App {
+    /// Invites `email` to the caller's business with `role`, and answers once its email's first
+    /// attempt is known (or the delivery wait is over).
+    pub async fn create<R: Render>(
+        &self,
+        identity: Identity,
+        email: String,
+        role: Role,
+        idem: Option<Idempotency>,
+        render: R,
+    ) -> Result<R::Body, CreateError> {
+        let queued = self
+            .create_at(identity, email, role, idem, render.clone(), None)
+            .await?;
+        Ok(self.settle(queued, EmailKind::Invite, render).await?)
+    }
+
+    /// The create's transaction as if it ran at `at` (now when `None`): the demo and the tests
+    /// seed invitations that were sent a while ago, so that a first resend is not inside the
+    /// cooldown.
+    pub async fn create_at<R: Render>(
+        &self,
+        identity: Identity,
+        email: String,
+        role: Role,
+        idem: Option<Idempotency>,
+        render: R,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Queued<R::Body>, CreateError> {
+        let policy = self.policy.clone();
+        let queued = self
+            .store
+            .transaction(move |tx| {
+                let Some(me) = caller(tx, &identity)? else {
+                    return Err(CreateError::NotMember);
+                };
+                if !rules::may_manage(me.role, role) {
+                    return Err(CreateError::Forbidden);
+                }
+                let email = EmailAddress::parse(&email).map_err(CreateError::InvalidEmail)?;
+                let Some(mut business) = tx.lock_business(&me.business_id)? else {
+                    return Err(CreateError::NotMember);
+                };
+                let now = at.unwrap_or_else(now);
+                if let Some(idem) = &idem {
+                    match idem.replay(tx, &business.id, now)? {
+                        Some(Replay::Same(body)) => return Ok(Queued::Replayed(body)),
+                        Some(Replay::Reused) => return Err(CreateError::IdempotencyKeyReused),
+                        None => {}
+                    }
+                }
+                super::may_email::<CreateError>(
+                    tx,
+                    &business.id,
+                    &email.normalized(),
+                    None,
+                    now,
+                    &policy,
+                )?;
+                let id = format!("inv_{}", uuid::Uuid::new_v4().simple());
+                let Some(seat) =
+                    billing::take_seat(tx, &mut business, &id, "invitation created", now, &policy)?
+                else {
+                    return Err(CreateError::SeatLimitReached);
+                };
+                let record = InvitationRecord {
+                    invitation: Invitation {
+                        id,
+                        business_id: business.id.clone(),
+                        business_name: business.name.clone(),
+                        email: email.as_str().to_string(),
+                        role,
+                        status: StoredStatus::Pending,
+                        created_at: now,
+                        expires_at: now + policy.validity,
+                        sent_at: None,
+                        resent_at: None,
+                        accepted_at: None,
+                        revoked_at: None,
+                        send_failure_reason: None,
+                        license: Some(License {
+                            billing_status: seat.billing_status,
+                            quantity: seat.quantity,
+                            renewal_date: seat.renewal_date,
+                            activated_at: now,
+                            released_at: None,
+                        }),
+                    },
+                    email_normalized: email.normalized(),
+                    token_nonce: tokens::random_hex(16),
+                };
+                tx.insert_invitation(&record)?;
+                Ok(queue_email(
+                    tx,
+                    record.invitation,
+                    EmailKind::Invite,
+                    idem.as_ref(),
+                    &render,
+                    now,
+                )?)
+            })
+            .await?;
+        self.queued();
+        Ok(queued)
+    }
+}

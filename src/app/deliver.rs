@@ -1,0 +1,227 @@
+//! The delivery loop: claims due outbox rows, sends them through the mail transport, and records
+//! each outcome as the domain's delivery transitions say; runs inside the server process, one
+//! per replica.
+//!
+//! Nothing accepted is lost: a row leaves the outbox only with its outcome recorded; a claim is a
+//! lease (`claimed_until`), so a loop killed mid-send leaves its rows to whoever claims next
+//! once the lease runs out; on PostgreSQL, `FOR UPDATE SKIP LOCKED` keeps replicas off each
+//! other's rows. Delivery is at least once: a crash after the relay accepted a message but before
+//! the outcome was written sends it again, with the same Message-ID so that it can be recognised.
+
+use lettre::message::Mailbox;
+
+use super::{App, now};
+use crate::domain::delivery::{self, EmailKind, RetryPolicy, RowChange, SendOutcome};
+use crate::mail::{Invite, Mailer, accept_link, compose};
+use crate::store::{InvitationRecord, OutboxRow, StoreError};
+
+/// How the loop behaves.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// Messages sent at once by this process; 0 runs no loop (another replica sends).
+    pub concurrency: usize,
+    /// Attempts before a transiently failing message is given up as "Failed to send".
+    pub max_attempts: u32,
+    /// The first retry's delay; each next one doubles (with jitter), up to an hour.
+    pub retry_base: std::time::Duration,
+    /// How long a claim protects a row from other workers.
+    pub lease: std::time::Duration,
+    /// How often an idle loop looks for due rows (it is also woken on every enqueue).
+    pub poll: std::time::Duration,
+    /// How long a create or resend waits for the first delivery attempt before answering
+    /// (becomes [`App::delivery_wait`]).
+    pub wait: std::time::Duration,
+    pub from: Mailbox,
+    /// The accept page; the token is added as `?token=`.
+    pub accept_url: String,
+}
+
+/// The loop's handle: start it, or run one round of it.
+#[derive(Clone, Debug)]
+pub struct DeliveryLoop {
+    app: App,
+    mailer: Mailer,
+    settings: DeliverySettings,
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}
+
+impl DeliveryLoop {
+    pub fn new(app: App, mailer: Mailer, settings: DeliverySettings) -> DeliveryLoop {
+        DeliveryLoop {
+            app,
+            mailer,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &DeliverySettings {
+        &self.settings
+    }
+
+    /// Runs the loop until the process ends (nothing when concurrency is 0).
+    pub fn spawn(&self, log: slog::Logger) -> Option<tokio::task::JoinHandle<()>> {
+        if self.settings.concurrency == 0 {
+            return None;
+        }
+        let this = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match this.run_once().await {
+                    Ok(0) => {
+                        tokio::select! {
+                            _ = this.app.signals.queued.notified() => {}
+                            _ = tokio::time::sleep(this.settings.poll) => {}
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        slog::error!(log, "delivery loop: store failure"; "error" => %e);
+                        tokio::time::sleep(this.settings.poll).await;
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Claims up to `concurrency` due rows, sends them at once, records their outcomes; returns
+    /// how many it handled. Tests call it to drain the outbox.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let limit = self.settings.concurrency.max(1) as i64;
+        let lease =
+            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(1));
+        let rows = self
+            .app
+            .store
+            .transaction(move |tx| {
+                let now = now();
+                tx.claim_outbox(now, now + lease, limit)
+            })
+            .await?;
+        let n = rows.len();
+        let mut sends = tokio::task::JoinSet::new();
+        for row in rows {
+            let this = self.clone();
+            sends.spawn(async move { this.deliver(row).await });
+        }
+        // Every send runs to its end even when another fails: dropping the set would abort sends
+        // the relay may already have accepted, leaving them to be sent again after the lease.
+        let mut first_error = None;
+        while let Some(result) = sends.join_next().await {
+            match result {
+                Ok(Ok(id)) => self.app.settled(id),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(StoreError::Join(e.to_string()));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    /// Sends one claimed row through the transport; what a send may not be, it is not.
+    async fn send(&self, row: &OutboxRow, record: Option<&InvitationRecord>) -> SendOutcome {
+        let at = now();
+        let r = match record {
+            Some(r) if delivery::not_sendable(Some(&r.invitation), at).is_none() => r,
+            other => {
+                let why = delivery::not_sendable(other.map(|r| &r.invitation), at);
+                return SendOutcome::Permanent(why.unwrap_or_default());
+            }
+        };
+        let invite = Invite {
+            outbox_id: row.id,
+            invitation_id: &r.invitation.id,
+            to: &r.invitation.email,
+            business_name: &r.invitation.business_name,
+            role: r.invitation.role,
+            expires_at: r.invitation.expires_at,
+            accept_link: accept_link(&self.settings.accept_url, &self.app.token_of(r)),
+            resend: EmailKind::parse(&row.kind) == Some(EmailKind::Resend),
+        };
+        let message = match compose(&self.settings.from, &invite) {
+            Ok(message) => message,
+            Err(why) => return SendOutcome::Permanent(why),
+        };
+        // Half the lease: a send still under way when the claim lapses could be claimed and sent
+        // again by another worker. Past this, the relay is treated as slow (a transient failure)
+        // and the row retried later.
+        let deadline = self.settings.lease / 2;
+        tokio::time::timeout(deadline, self.mailer.send(message))
+            .await
+            .unwrap_or_else(|_| {
+                SendOutcome::Transient(format!(
+                    "the relay did not finish within {} s",
+                    deadline.as_secs_f64()
+                ))
+            })
+    }
+
+    /// Sends one claimed row and records the outcome; returns the row's id.
+    async fn deliver(&self, row: OutboxRow) -> Result<i64, StoreError> {
+        let (bid, iid) = (row.business_id.clone(), row.invitation_id.clone());
+        let record = self
+            .app
+            .store
+            .transaction(move |tx| tx.invitation(&bid, &iid))
+            .await?;
+        let outcome = self.send(&row, record.as_ref()).await;
+        let retry = RetryPolicy {
+            max_attempts: self.settings.max_attempts,
+            base: self.settings.retry_base,
+        };
+        let id = row.id;
+        self.app
+            .store
+            .transaction(move |tx| {
+                // The business lock every other writer of its invitations takes: without it a
+                // revoke, accept or resend committed while this send was under way would be
+                // overwritten by the copy of the invitation read below.
+                tx.lock_business(&row.business_id)?;
+                let now = now();
+                let attempt = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
+                let change = delivery::row_change(outcome, attempt, retry, now, jitter());
+                let current = tx.invitation(&row.business_id, &row.invitation_id)?;
+                match change {
+                    RowChange::Delivered => {
+                        tx.outbox_delivered(row.id, now)?;
+                        if let Some(mut r) = current
+                            && let Some(next) = delivery::after_delivered(&r.invitation, now)
+                        {
+                            r.invitation = next;
+                            tx.update_invitation(&r)?;
+                        }
+                    }
+                    RowChange::Retry { due_at, why } => {
+                        tx.outbox_retry(row.id, due_at, &why)?;
+                    }
+                    RowChange::Failed { reason } => {
+                        // A row that had already ended (superseded by a resend meanwhile) stays
+                        // as it ended, and says nothing about the invitation.
+                        let ended_now = tx.outbox_failed(row.id, now, &reason)?;
+                        let newest = tx.latest_outbox_id(&row.invitation_id)? == Some(row.id);
+                        if ended_now
+                            && let Some(mut r) = current
+                            && let Some(next) =
+                                delivery::after_failed(&r.invitation, newest, &reason, now)
+                        {
+                            r.invitation = next;
+                            tx.update_invitation(&r)?;
+                        }
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(id)
+    }
+}

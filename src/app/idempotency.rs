@@ -1,0 +1,110 @@
+//! `Idempotency-Key` on create and resend: the same key from the same business replays the first
+//! response for [`IDEMPOTENCY_WINDOW`]; the same key with a different request is refused. The
+//! record is written in the operation's own transaction, so a commit and its record never part.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::store::{StoreError, StoredResponse, Tx};
+
+/// How long a stored idempotent response is replayed.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+/// The longest Idempotency-Key accepted, in characters (the contract's `maxLength`).
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// An `Idempotency-Key` with the fingerprint of the request it came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// An Idempotency-Key outside the contract's bounds (a 400).
+#[derive(Debug, thiserror::Error)]
+#[error("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters long.")]
+pub struct InvalidIdempotencyKey;
+
+/// What the store holds for a key.
+pub(super) enum Replay<B> {
+    /// The first request's response.
+    Same(B),
+    /// The key came with another request.
+    Reused,
+}
+
+impl Idempotency {
+    /// The key of a request to `operation` that says `parts` besides (its body, its path).
+    pub fn new(
+        key: String,
+        operation: &str,
+        parts: &[&str],
+    ) -> Result<Idempotency, InvalidIdempotencyKey> {
+        // dropshot does not check the contract's bounds on a header.
+        if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_MAX {
+            return Err(InvalidIdempotencyKey);
+        }
+        let mut material = String::from(operation);
+        for p in parts {
+            material.push('\n');
+            material.push_str(p);
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+        Ok(Idempotency {
+            key,
+            request_hash: crate::tokens::hex(digest.as_ref()),
+        })
+    }
+
+    /// What the store holds for this key within the window, if anything.
+    pub(super) fn replay<B: serde::de::DeserializeOwned>(
+        &self,
+        tx: &mut dyn Tx,
+        business_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Replay<B>>, super::Unexpected> {
+        let Some(stored) =
+            tx.idempotent_response(business_id, &self.key, now - IDEMPOTENCY_WINDOW)?
+        else {
+            return Ok(None);
+        };
+        if stored.request_hash != self.request_hash {
+            return Ok(Some(Replay::Reused));
+        }
+        Ok(Some(Replay::Same(serde_json::from_str(&stored.body)?)))
+    }
+
+    /// Keeps `body` as the response to replay for this key.
+    pub(super) fn save(
+        &self,
+        tx: &mut dyn Tx,
+        business_id: &str,
+        body: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let stored = StoredResponse {
+            request_hash: self.request_hash.clone(),
+            status: 200,
+            body,
+        };
+        tx.save_idempotent_response(business_id, &self.key, &stored, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_bounded_in_characters_and_fingerprint_the_whole_request() {
+        assert!(Idempotency::new(String::new(), "op", &[]).is_err());
+        assert!(Idempotency::new("é".repeat(IDEMPOTENCY_KEY_MAX), "op", &[]).is_ok());
+        assert!(Idempotency::new("k".repeat(IDEMPOTENCY_KEY_MAX + 1), "op", &[]).is_err());
+        let a = Idempotency::new("k".into(), "op", &["a@x.com", "Agent"]).unwrap();
+        let b = Idempotency::new("k".into(), "op", &["a@x.com", "Admin"]).unwrap();
+        let c = Idempotency::new("k".into(), "other", &["a@x.com", "Agent"]).unwrap();
+        assert_ne!(a.request_hash, b.request_hash);
+        assert_ne!(a.request_hash, c.request_hash);
+        let again = Idempotency::new("k".into(), "op", &["a@x.com", "Agent"]).unwrap();
+        assert_eq!(a.request_hash, again.request_hash);
+    }
+}

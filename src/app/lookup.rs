@@ -1,0 +1,61 @@
+//! Look an invitation up by its acceptance token (what the accept page shows before accepting).
+
+use chrono::{DateTime, Utc};
+
+use super::{App, Unexpected, now, operation_error};
+use crate::domain::Invitation;
+use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::store::{InvitationRecord, StoreError, Tx};
+use crate::tokens;
+
+/// Why a look-up is refused. Each names its status; the message is the problem's detail.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// 404: no invitation has this token.
+    #[error("No invitation has this token.")]
+    NotFound,
+    /// 500
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+operation_error!(LookupError);
+
+impl From<LookupError> for ProblemWithHeaders {
+    fn from(e: LookupError) -> Self {
+        match &e {
+            LookupError::NotFound => ProblemWithHeaders::of(ProblemType::NotFound, e.to_string()),
+            LookupError::Unexpected(_) => ProblemWithHeaders::internal(),
+        }
+    }
+}
+
+impl App {
+    /// The invitation whose acceptance token this is, if any; a token that is not shaped like
+    /// one is unknown without a query.
+    pub(super) fn find_by_token(
+        &self,
+        tx: &mut dyn Tx,
+        token: &str,
+    ) -> Result<Option<InvitationRecord>, StoreError> {
+        let Some(id) = tokens::invitation_id_of(token) else {
+            return Ok(None);
+        };
+        Ok(tx
+            .invitation_by_id(id)?
+            .filter(|r| self.tokens.verify(token, &r.invitation.id, &r.token_nonce)))
+    }
+
+    /// The invitation this token accepts, and the time its status is computed at.
+    pub async fn lookup(&self, token: String) -> Result<(Invitation, DateTime<Utc>), LookupError> {
+        let app = self.clone();
+        self.store
+            .transaction(move |tx| {
+                let now = now();
+                match app.find_by_token(tx, &token)? {
+                    Some(r) => Ok((r.invitation, now)),
+                    None => Err(LookupError::NotFound),
+                }
+            })
+            .await
+    }
+}

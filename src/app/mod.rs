@@ -1,0 +1,376 @@
+//! The application layer, and the only orchestrator: each operation of the API as one store
+//! transaction that runs the domain rules and writes their outcome (state, seat ledger, outbox
+//! row, idempotency record) together, one file per operation with its error enum beside it; the
+//! delivery loop ([`deliver`]) that drains the outbox through the mail transport.
+//!
+//! Each operation's error enum names every refusal with its status, carries unexpected failures
+//! in [`Unexpected`], and turns into a problem (`From<…Error> for ProblemWithHeaders`) next to
+//! its definition, so that the policy "which refusal is which status" lives in one place.
+//!
+//! Never sees HTTP and never imports the API layer; handlers call in here, and only here.
+
+mod accept;
+mod create;
+pub mod deliver;
+mod idempotency;
+mod list;
+mod lookup;
+mod resend;
+mod revoke;
+mod seed;
+mod sweep;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::{Notify, broadcast};
+
+use crate::auth::Identity;
+use crate::domain::Invitation;
+use crate::domain::delivery::{self, EmailKind, EmailState};
+use crate::domain::rules::{self, Policy};
+use crate::store::{Business, InvitationRecord, Member, Store, StoreError, Tx};
+use crate::tokens::TokenKey;
+
+pub use accept::AcceptError;
+pub use create::CreateError;
+pub use deliver::{DeliveryLoop, DeliverySettings};
+pub use idempotency::{IDEMPOTENCY_WINDOW, Idempotency, InvalidIdempotencyKey};
+pub use list::ListError;
+pub use lookup::LookupError;
+pub use resend::ResendError;
+pub use revoke::RevokeError;
+
+/// What every operation needs.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub store: Store,
+    pub policy: Policy,
+    pub tokens: TokenKey,
+    /// How long a create or resend waits for its email's first delivery attempt before it
+    /// answers; zero answers at once with the email queued.
+    pub delivery_wait: std::time::Duration,
+    signals: Arc<OutboxSignals>,
+}
+
+/// In-process news of the outbox: rows queued (to wake the delivery loop) and rows that have
+/// something to report (an attempt recorded, or superseded by a resend), for the requests
+/// waiting on them. Another replica's news does not arrive here; its waiters read the row when
+/// their wait runs out.
+#[derive(Debug)]
+struct OutboxSignals {
+    queued: Notify,
+    settled: broadcast::Sender<i64>,
+}
+
+/// A failure that no business rule explains (the database down, a bug): answered as an opaque
+/// 500, with its whole cause chain written to the log.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected failure")]
+pub struct Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+impl Unexpected {
+    /// The failure and every cause below it, one after the other: what the log line says.
+    pub fn chain(&self) -> String {
+        let mut out = String::new();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+}
+
+impl From<StoreError> for Unexpected {
+    fn from(e: StoreError) -> Self {
+        Unexpected(Box::new(e))
+    }
+}
+
+impl From<serde_json::Error> for Unexpected {
+    fn from(e: serde_json::Error) -> Self {
+        Unexpected(Box::new(e))
+    }
+}
+
+/// What an operation's error can say about itself to the layer that answers for it.
+pub trait OperationError: std::error::Error {
+    /// The unexpected failure behind this error, whose cause chain belongs in the log.
+    fn unexpected(&self) -> Option<&Unexpected>;
+}
+
+/// Implements `From<StoreError>` and [`OperationError`] for an operation's error enum with an
+/// `Unexpected(Unexpected)` variant.
+macro_rules! operation_error {
+    ($name:ident) => {
+        impl From<crate::store::StoreError> for $name {
+            fn from(e: crate::store::StoreError) -> Self {
+                $name::Unexpected(e.into())
+            }
+        }
+        impl crate::app::OperationError for $name {
+            fn unexpected(&self) -> Option<&crate::app::Unexpected> {
+                match self {
+                    $name::Unexpected(u) => Some(u),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+use operation_error;
+
+/// How the success of a create or resend is written on the wire. The application stores the
+/// body for the request's Idempotency-Key, and replays it, without knowing the wire types.
+pub trait Render: Clone + Send + Sync + 'static {
+    type Body: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
+    /// The body for `inv` as of `now`, with `message` as its `safeMessage`.
+    fn render(&self, inv: &Invitation, now: DateTime<Utc>, message: String) -> Self::Body;
+}
+
+/// A create or resend that committed: fresh, or the replay of an earlier identical request.
+#[derive(Debug)]
+pub enum Queued<B> {
+    Fresh {
+        invitation: Box<Invitation>,
+        /// The outbox row of the email this change queued.
+        outbox_id: i64,
+        /// The key the response is stored under, to be updated once the wait is over.
+        idempotency_key: Option<String>,
+    },
+    Replayed(B),
+}
+
+impl App {
+    pub fn new(store: Store, policy: Policy, tokens: TokenKey) -> App {
+        let (settled, _) = broadcast::channel(1024);
+        App {
+            store,
+            policy,
+            tokens,
+            delivery_wait: std::time::Duration::ZERO,
+            signals: Arc::new(OutboxSignals {
+                queued: Notify::new(),
+                settled,
+            }),
+        }
+    }
+
+    /// The acceptance token of an invitation (what the email carries).
+    pub fn token_of(&self, record: &InvitationRecord) -> String {
+        self.tokens
+            .token(&record.invitation.id, &record.token_nonce)
+    }
+
+    /// Tells the delivery loop that a row was queued.
+    fn queued(&self) {
+        self.signals.queued.notify_one();
+    }
+
+    /// Tells the requests waiting on `outbox_id` that it has something to report.
+    fn settled(&self, outbox_id: i64) {
+        // No receiver is no waiter: nothing to tell.
+        let _ = self.signals.settled.send(outbox_id);
+    }
+
+    /// The state of one outbox row, in a transaction of its own.
+    async fn email_state(&self, outbox_id: i64) -> Result<Option<EmailState>, StoreError> {
+        self.store
+            .transaction(move |tx| tx.outbox_state(outbox_id))
+            .await
+    }
+
+    /// Waits until `outbox_id` has something to report (an attempt's outcome, or a resend that
+    /// superseded it) or [`App::delivery_wait`] passes; returns the row's state then.
+    pub async fn wait_for_first_attempt(
+        &self,
+        outbox_id: i64,
+    ) -> Result<Option<EmailState>, StoreError> {
+        let mut settled = self.signals.settled.subscribe();
+        self.queued();
+        let current = self.email_state(outbox_id).await?;
+        let attempted = |s: &Option<EmailState>| s.as_ref().is_some_and(EmailState::attempted);
+        if attempted(&current) || self.delivery_wait.is_zero() {
+            return Ok(current);
+        }
+        let deadline = tokio::time::Instant::now() + self.delivery_wait;
+        loop {
+            tokio::select! {
+                received = settled.recv() => match received {
+                    Ok(id) if id == outbox_id => break,
+                    Ok(_) => continue,
+                    // Missed messages: look at the row itself.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if attempted(&self.email_state(outbox_id).await?) { break }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.email_state(outbox_id).await
+    }
+
+    /// The answer to a create or resend: a replay as stored; a fresh change after waiting (up
+    /// to [`App::delivery_wait`]) for its email's first attempt, showing the invitation and
+    /// telling what happened to that email then, and never more. The answer replaces the stored
+    /// one for the request's Idempotency-Key, so that a replay says the same.
+    pub async fn settle<R: Render>(
+        &self,
+        queued: Queued<R::Body>,
+        kind: EmailKind,
+        render: R,
+    ) -> Result<R::Body, Unexpected> {
+        let (invitation, outbox_id, key) = match queued {
+            Queued::Replayed(body) => return Ok(body),
+            Queued::Fresh {
+                invitation,
+                outbox_id,
+                idempotency_key,
+            } => (invitation, outbox_id, idempotency_key),
+        };
+        let email = self.wait_for_first_attempt(outbox_id).await?;
+        let (bid, iid) = (invitation.business_id.clone(), invitation.id.clone());
+        let renderer = render.clone();
+        let answer = self
+            .store
+            .transaction(move |tx| {
+                let now = now();
+                let Some(current) = tx.invitation(&bid, &iid)? else {
+                    return Ok::<_, Unexpected>(None);
+                };
+                let reported =
+                    delivery::reported(current.invitation.status_at(now), email.as_ref());
+                let message = delivery::delivery_message(kind, &current.invitation.email, reported);
+                let body = render.render(&current.invitation, now, message);
+                if let Some(key) = key {
+                    tx.update_idempotent_body(&bid, &key, &serde_json::to_string(&body)?)?;
+                }
+                Ok(Some(body))
+            })
+            .await?;
+        Ok(answer.unwrap_or_else(|| {
+            // Invitations are never deleted; were one gone, its state at commit is still true.
+            let message =
+                delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
+            renderer.render(&invitation, invitation.created_at.max(now()), message)
+        }))
+    }
+}
+
+/// Now, at the millisecond precision the store keeps, so that a response says exactly what a
+/// later read will. Operations that lock their business read it after the lock is held, so that
+/// a request that waited for the lock never compares an earlier time with the previous holder's
+/// writes.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    t - Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos() % 1_000_000))
+}
+
+/// The member the identity names, if it is one.
+fn caller(tx: &mut dyn Tx, identity: &Identity) -> Result<Option<Member>, StoreError> {
+    tx.member(&identity.business_id, &identity.user_id)
+}
+
+/// The caller's membership and, locked for the rest of the transaction, its business; `None`
+/// when the token's user is not a member.
+fn member_and_locked_business(
+    tx: &mut dyn Tx,
+    identity: &Identity,
+) -> Result<Option<(Member, Business)>, StoreError> {
+    let Some(me) = caller(tx, identity)? else {
+        return Ok(None);
+    };
+    Ok(tx
+        .lock_business(&me.business_id)?
+        .map(|business| (me, business)))
+}
+
+/// The business's invitation with this client-given id; ids the server cannot have issued are
+/// unknown without a query.
+fn invitation_in(
+    tx: &mut dyn Tx,
+    business_id: &str,
+    id: &str,
+) -> Result<Option<InvitationRecord>, StoreError> {
+    if !crate::domain::could_be_id(id) {
+        return Ok(None);
+    }
+    tx.invitation(business_id, id)
+}
+
+/// Why an invitation email may not go to an address now; create and resend refuse the same way.
+#[derive(Debug)]
+enum EmailRefusal {
+    /// 409: the address belongs to a member already.
+    AlreadyMember,
+    /// 409: another outstanding invitation for the address exists.
+    DuplicateInvitation,
+    /// 429: the business's daily email cap is reached.
+    DailyCap { retry_after_secs: u64 },
+}
+
+/// Whether the business may email an invitation to `email_normalized` at `now`: not a member's
+/// address, no outstanding invitation for it but `invitation_id` itself (one per address, each
+/// holding a seat), and the daily cap not reached.
+fn may_email<E: From<EmailRefusal> + From<StoreError>>(
+    tx: &mut dyn Tx,
+    business_id: &str,
+    email_normalized: &str,
+    invitation_id: Option<&str>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<(), E> {
+    if tx.member_by_email(business_id, email_normalized)?.is_some() {
+        return Err(EmailRefusal::AlreadyMember.into());
+    }
+    if tx
+        .outstanding_for_email(business_id, email_normalized, now)?
+        .iter()
+        .any(|other| Some(other.invitation.id.as_str()) != invitation_id)
+    {
+        return Err(EmailRefusal::DuplicateInvitation.into());
+    }
+    let sent_today = tx.count_emails_since(business_id, rules::start_of_utc_day(now))?;
+    rules::check_daily_cap(sent_today, now, policy)
+        .map_err(|retry_after_secs| EmailRefusal::DailyCap { retry_after_secs }.into())
+}
+
+/// The end of a create or resend: queues the email in the same transaction, renders the
+/// response as of the commit (the email queued), and keeps it for the request's Idempotency-Key,
+/// so that the record holds it even if the process dies next.
+fn queue_email<R: Render>(
+    tx: &mut dyn Tx,
+    invitation: Invitation,
+    kind: EmailKind,
+    idem: Option<&Idempotency>,
+    render: &R,
+    now: DateTime<Utc>,
+) -> Result<Queued<R::Body>, Unexpected> {
+    let outbox_id =
+        tx.insert_outbox(&invitation.business_id, &invitation.id, kind.as_str(), now)?;
+    if let Some(idem) = idem {
+        let message =
+            delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
+        let body = serde_json::to_string(&render.render(&invitation, now, message))?;
+        idem.save(tx, &invitation.business_id, body, now)?;
+    }
+    Ok(Queued::Fresh {
+        invitation: Box::new(invitation),
+        outbox_id,
+        idempotency_key: idem.map(|i| i.key.clone()),
+    })
+}
+
+/// A renderer for callers that need no response body (the demo's seeding, the tests' set-up).
+#[derive(Clone, Copy, Debug)]
+pub struct NoBody;
+
+impl Render for NoBody {
+    type Body = ();
+    fn render(&self, _: &Invitation, _: DateTime<Utc>, _: String) {}
+}

@@ -1,0 +1,200 @@
+//! Resend an invitation (the headline operation): the resend rules, the duplicate, member and
+//! daily-cap checks shared with create, a seat again for an expired invitation whose seat was
+//! released, a fresh email that supersedes the older ones still waiting.
+
+use super::idempotency::Replay;
+use super::{
+    App, EmailRefusal, Idempotency, Queued, Render, Unexpected, invitation_in,
+    member_and_locked_business, now, operation_error, queue_email,
+};
+use crate::auth::Identity;
+use crate::billing;
+use crate::domain::delivery::EmailKind;
+use crate::domain::rules::{self, ResendRefusal};
+use crate::problem::{ProblemType, ProblemWithHeaders};
+
+/// Why a resend is refused. Each names its status; the message is the problem's detail.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    /// 403
+    #[error("The bearer token's user is not a member of its business.")]
+    NotMember,
+    /// 404: unknown ids and other businesses' ids alike.
+    #[error("The business has no invitation with this ID.")]
+    NotFound,
+    /// 403: Agents cannot resend; Admins cannot resend Owner invitations.
+    #[error(
+        "Your role cannot resend this invitation: Agents cannot, Admins cannot resend Owner invitations."
+    )]
+    Forbidden,
+    /// 409
+    #[error("The invitation was already accepted.")]
+    Accepted,
+    /// 409
+    #[error("The invitation was revoked; create a new one.")]
+    Revoked,
+    /// 409: the invitation expired and another outstanding invitation for its email exists.
+    #[error(
+        "This invitation expired and a newer one for the same email is outstanding; resend that one instead."
+    )]
+    DuplicateInvitation,
+    /// 409: the invited email has become a member of the business.
+    #[error("The invited email now belongs to a member of the business.")]
+    AlreadyMember,
+    /// 409: the invitation needs a seat again and none can be had.
+    #[error("The invitation needs a license seat again and none is available.")]
+    SeatLimitReached,
+    /// 422
+    #[error("This Idempotency-Key was already used with a different request.")]
+    IdempotencyKeyReused,
+    /// 429 with Retry-After: the invitation's last email went out less than the cooldown ago.
+    #[error("This invitation was sent moments ago. Retry in {retry_after_secs} s.")]
+    Cooldown { retry_after_secs: u64 },
+    /// 429 with Retry-After.
+    #[error(
+        "The business reached its daily cap of invitation emails. Retry in {retry_after_secs} s."
+    )]
+    DailyCap { retry_after_secs: u64 },
+    /// 500
+    #[error(transparent)]
+    Unexpected(#[from] Unexpected),
+}
+operation_error!(ResendError);
+
+impl From<ResendRefusal> for ResendError {
+    fn from(r: ResendRefusal) -> Self {
+        match r {
+            ResendRefusal::Forbidden => ResendError::Forbidden,
+            ResendRefusal::Accepted => ResendError::Accepted,
+            ResendRefusal::Revoked => ResendError::Revoked,
+            ResendRefusal::Cooldown { retry_after_secs } => {
+                ResendError::Cooldown { retry_after_secs }
+            }
+        }
+    }
+}
+
+impl From<EmailRefusal> for ResendError {
+    fn from(r: EmailRefusal) -> Self {
+        match r {
+            EmailRefusal::AlreadyMember => ResendError::AlreadyMember,
+            EmailRefusal::DuplicateInvitation => ResendError::DuplicateInvitation,
+            EmailRefusal::DailyCap { retry_after_secs } => {
+                ResendError::DailyCap { retry_after_secs }
+            }
+        }
+    }
+}
+
+impl From<ResendError> for ProblemWithHeaders {
+    fn from(e: ResendError) -> Self {
+        let kind = match &e {
+            ResendError::NotMember | ResendError::Forbidden => ProblemType::Forbidden,
+            ResendError::NotFound => ProblemType::NotFound,
+            ResendError::Accepted => ProblemType::InvitationAccepted,
+            ResendError::Revoked => ProblemType::InvitationRevoked,
+            ResendError::DuplicateInvitation => ProblemType::DuplicateInvitation,
+            ResendError::AlreadyMember => ProblemType::AlreadyMember,
+            ResendError::SeatLimitReached => ProblemType::SeatLimitReached,
+            ResendError::IdempotencyKeyReused => ProblemType::IdempotencyKeyReused,
+            ResendError::Cooldown { retry_after_secs } => {
+                return ProblemWithHeaders::too_many(
+                    ProblemType::ResendCooldown,
+                    e.to_string(),
+                    *retry_after_secs,
+                );
+            }
+            ResendError::DailyCap { retry_after_secs } => {
+                return ProblemWithHeaders::too_many(
+                    ProblemType::DailyEmailCap,
+                    e.to_string(),
+                    *retry_after_secs,
+                );
+            }
+            ResendError::Unexpected(_) => return ProblemWithHeaders::internal(),
+        };
+        ProblemWithHeaders::of(kind, e.to_string())
+    }
+}
+
+impl App {
+    /// Resends an invitation of the caller's business, and answers once the new email's first
+    /// attempt is known (or the delivery wait is over).
+    pub async fn resend<R: Render>(
+        &self,
+        identity: Identity,
+        invitation_id: String,
+        idem: Option<Idempotency>,
+        render: R,
+    ) -> Result<R::Body, ResendError> {
+        let policy = self.policy.clone();
+        let renderer = render.clone();
+        let (queued, superseded) = self
+            .store
+            .transaction(move |tx| {
+                let Some((me, mut business)) = member_and_locked_business(tx, &identity)? else {
+                    return Err(ResendError::NotMember);
+                };
+                let now = now();
+                if let Some(idem) = &idem {
+                    match idem.replay(tx, &business.id, now)? {
+                        Some(Replay::Same(body)) => return Ok((Queued::Replayed(body), vec![])),
+                        Some(Replay::Reused) => return Err(ResendError::IdempotencyKeyReused),
+                        None => {}
+                    }
+                }
+                let Some(mut record) = invitation_in(tx, &business.id, &invitation_id)? else {
+                    return Err(ResendError::NotFound);
+                };
+                let decision = rules::check_resend(&record.invitation, me.role, now, &policy)?;
+                // Create allows one outstanding invitation per email; an expired one coming back
+                // must not make two (each holding a seat), nor invite someone already a member.
+                super::may_email::<ResendError>(
+                    tx,
+                    &business.id,
+                    &record.email_normalized,
+                    Some(&record.invitation.id),
+                    now,
+                    &policy,
+                )?;
+                let seat = if decision.takes_seat {
+                    let seat = billing::take_seat(
+                        tx,
+                        &mut business,
+                        &record.invitation.id,
+                        "expired invitation resent",
+                        now,
+                        &policy,
+                    )?;
+                    Some(seat.ok_or(ResendError::SeatLimitReached)?)
+                } else {
+                    None
+                };
+                record.invitation = rules::apply_resend(&record.invitation, now, &policy, seat);
+                tx.update_invitation(&record)?;
+                // The recipient gets the resent email, not also an older copy still waiting for
+                // a relay that was down.
+                let superseded = tx.outbox_supersede_waiting(
+                    &record.invitation.id,
+                    now,
+                    "Superseded by a resend",
+                )?;
+                let queued = queue_email(
+                    tx,
+                    record.invitation,
+                    EmailKind::Resend,
+                    idem.as_ref(),
+                    &renderer,
+                    now,
+                )?;
+                Ok((queued, superseded))
+            })
+            .await?;
+        // Requests still waiting on a superseded email answer now, with what became of it.
+        for id in superseded {
+            self.settled(id);
+        }
+        self.queued();
+        Ok(self.settle(queued, EmailKind::Resend, render).await?)
+    }
+}

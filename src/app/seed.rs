@@ -1,0 +1,46 @@
+//! Seeding businesses and their members, for the demo and the tests: the API has no operation
+//! for it (businesses come from elsewhere in Leadping).
+
+use super::{App, now};
+use crate::billing;
+use crate::domain::Role;
+use crate::store::{Business, Member, StoreError};
+
+impl App {
+    /// Creates a business with its members. The seat quantity starts at one per member;
+    /// `included_seats` of them come with the subscription. Fails if the business exists.
+    pub async fn create_business(
+        &self,
+        id: &str,
+        name: &str,
+        members: Vec<(String, String, Role)>,
+        included_seats: i64,
+    ) -> Result<(), StoreError> {
+        let (id, name) = (id.to_string(), name.to_string());
+        self.store
+            .transaction(move |tx| {
+                let now = now();
+                let business = Business {
+                    id: id.clone(),
+                    name,
+                    seat_quantity: members.len() as i64,
+                    included_seats,
+                    renewal_date: billing::first_period_end(now),
+                    billing_anchor: now,
+                    billing_status: "active".to_string(),
+                };
+                tx.insert_business(&business, now)?;
+                for (user_id, email, role) in members {
+                    let member = Member {
+                        business_id: id.clone(),
+                        user_id,
+                        email,
+                        role,
+                    };
+                    tx.insert_member(&member, None, None, now)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
