@@ -28,7 +28,11 @@ crate::on_both_databases!(
     a_server_killed_between_commit_and_send_delivers_after_restart,
 );
 
-async fn create(t: &TestApp, b: &crate::helpers::Seeded, email: &str) -> BusinessInvitation {
+pub(crate) async fn create(
+    t: &TestApp,
+    b: &crate::helpers::Seeded,
+    email: &str,
+) -> BusinessInvitation {
     let r = t
         .as_role(b, Role::Owner)
         .create_business_invitation()
@@ -45,7 +49,11 @@ async fn create(t: &TestApp, b: &crate::helpers::Seeded, email: &str) -> Busines
 }
 
 /// Resends as the Owner; the resend must succeed.
-async fn resend(t: &TestApp, b: &crate::helpers::Seeded, id: &str) -> BusinessInvitation {
+pub(crate) async fn resend(
+    t: &TestApp,
+    b: &crate::helpers::Seeded,
+    id: &str,
+) -> BusinessInvitation {
     match t
         .as_role(b, Role::Owner)
         .resend_business_invitation()
@@ -58,7 +66,7 @@ async fn resend(t: &TestApp, b: &crate::helpers::Seeded, id: &str) -> BusinessIn
     }
 }
 
-async fn row(
+pub(crate) async fn row(
     t: &TestApp,
     b: &crate::helpers::Seeded,
     id: &str,

@@ -4,6 +4,7 @@
 mod delivery;
 mod drift;
 mod helpers;
+mod interleavings;
 mod lifecycle;
 mod served;
 mod smtp;

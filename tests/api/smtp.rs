@@ -56,8 +56,10 @@ struct Script {
     received: Vec<Received>,
     rejected: HashSet<String>,
     tempfail: HashMap<String, u32>,
-    /// Recipients whose RCPT TO is never answered (a relay that hangs).
+    /// Recipients whose RCPT TO is not answered until they are unstalled (a relay that hangs).
     stalled: HashSet<String>,
+    /// RCPT TOs held back so far.
+    stalls: u32,
 }
 
 pub struct FakeSmtp {
@@ -124,7 +126,13 @@ impl FakeSmtp {
             .insert(to.to_string(), times);
     }
 
-    /// Leaves RCPT TO for this recipient unanswered until [`FakeSmtp::unstall`].
+    /// How many RCPT TOs have been held back by [`FakeSmtp::stall`] so far.
+    pub fn stalls(&self) -> u32 {
+        self.script.lock().unwrap().stalls
+    }
+
+    /// Leaves RCPT TO for this recipient unanswered until [`FakeSmtp::unstall`], which answers
+    /// it, so that a send held mid-way goes on if its client is still there.
     pub fn stall(&self, to: &str) {
         self.script.lock().unwrap().stalled.insert(to.to_string());
     }
@@ -154,6 +162,10 @@ impl Drop for FakeSmtp {
     }
 }
 
+fn is_stalled(script: &Mutex<Script>, addr: &str) -> bool {
+    script.lock().unwrap().stalled.contains(addr)
+}
+
 async fn serve(stream: tokio::net::TcpStream, script: Arc<Mutex<Script>>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -178,9 +190,13 @@ async fn serve(stream: tokio::net::TcpStream, script: Arc<Mutex<Script>>) -> std
                 .trim_start_matches('<')
                 .trim_end_matches('>')
                 .to_string();
-            if script.lock().unwrap().stalled.contains(&addr) {
-                // Hang like a wedged relay: the client gives up on its own.
-                std::future::pending::<()>().await;
+            if is_stalled(&script, &addr) {
+                script.lock().unwrap().stalls += 1;
+                // Hang like a wedged relay until unstalled; a client that gives up first closes
+                // the connection, and the late reply goes nowhere.
+                while is_stalled(&script, &addr) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
             }
             let mut s = script.lock().unwrap();
             if s.rejected.contains(&addr) {
