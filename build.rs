@@ -1,103 +1,49 @@
-//! Generates the server's wire types, its dropshot API trait and a progenitor client from
-//! `openapi.json`, the contract this crate is built from.
+//! Generates the server's wire types and its dropshot API trait from `openapi.json`, the
+//! contract this crate is built from, through the workspace's `codegen` crate (which has the
+//! generator's own tests). `tests/api/drift.rs` proves that the trait turns back into exactly
+//! the checked-in document.
 //!
-//! The wire types and the trait are our own generator (`build/`): no crate generates dropshot
-//! server traits from OpenAPI, and the round-trip test (`tests/contract.rs`) needs the generated
-//! Rust to turn back into *exactly* the document it came from, which rules out typify for the
-//! server side (its doc comments carry a JSON-schema dump that schemars would copy into every
-//! description). The client is progenitor's, with its own types, so that the tests exercise the
-//! contract rather than the server's structs.
-//!
-//! The generator accepts the dialect dropshot emits and nothing else. Anything outside it stops
-//! the build with the JSON pointer of the construct and what to write instead, because a
-//! construct that is silently dropped would make the contract lie.
+//! A construct the generator does not support stops the build with the JSON pointer of the
+//! construct and what to write instead.
 
-#[path = "build/api.rs"]
-mod api;
-#[path = "build/error.rs"]
-mod error;
-#[path = "build/names.rs"]
-mod names;
-#[path = "build/types.rs"]
-mod types;
+use std::path::PathBuf;
 
-use std::path::{Path, PathBuf};
+use leadping_codegen::{Config, HandWritten};
 
 fn main() {
     println!("cargo:rerun-if-changed=openapi.json");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=build");
 
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    let spec_path = manifest_dir.join("openapi.json");
-
-    if let Err(e) = run(&spec_path, &out_dir) {
+    let config = Config {
+        trait_name: "LeadpingInvitationsApi".into(),
+        trait_doc: "The Leadping business-invitations API, one method per operation of \
+                    `openapi.json`.\n\nImplement it to serve the API; \
+                    `leadping_invitations_api_mod::api_description` turns an implementation \
+                    into a dropshot `ApiDescription`, and \
+                    `leadping_invitations_api_mod::stub_api_description` describes the API \
+                    without one."
+            .into(),
+        types_module: "crate::wire".into(),
+        problem_with_headers: "crate::problem::ProblemWithHeaders".into(),
+        hand_written: vec![
+            HandWritten {
+                type_name: "string".into(),
+                format: "int64".into(),
+                path: "crate::wire::Int64String".into(),
+            },
+            HandWritten {
+                type_name: "string".into(),
+                format: "person-name".into(),
+                path: "crate::wire::PersonName".into(),
+            },
+        ],
+    };
+    if let Err(e) =
+        leadping_codegen::generate_files(&manifest_dir.join("openapi.json"), &out_dir, &config)
+    {
         eprintln!("\nopenapi.json cannot be turned into code:\n\n{e}\n");
         std::process::exit(1);
     }
-}
-
-fn run(spec_path: &Path, out_dir: &Path) -> Result<(), error::GenError> {
-    let text = std::fs::read_to_string(spec_path).map_err(|e| {
-        error::GenError::new(
-            "",
-            format!("cannot read {}: {e}", spec_path.display()),
-            "restore openapi.json at the crate root",
-        )
-    })?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        error::GenError::new("", format!("not valid JSON: {e}"), "fix the JSON syntax")
-    })?;
-
-    let types = types::generate(&doc)?;
-    write(out_dir, "types.rs", types)?;
-
-    let api = api::generate(&doc)?;
-    write(out_dir, "api.rs", api)?;
-
-    let spec: openapiv3::OpenAPI = serde_json::from_value(doc).map_err(|e| {
-        error::GenError::new(
-            "",
-            format!("not an OpenAPI 3.0 document: {e}"),
-            "fix the document's structure",
-        )
-    })?;
-    let mut settings = progenitor::GenerationSettings::default();
-    settings
-        .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged)
-        // Lets client users (and the tests) compare responses.
-        .with_derive("PartialEq");
-    let client = progenitor::Generator::new(&settings)
-        .generate_tokens(&spec)
-        .map_err(|e| {
-            error::GenError::new(
-                "",
-                format!("progenitor cannot generate a client: {e}"),
-                "keep to what progenitor supports (OpenAPI 3.0.x, one success body per operation)",
-            )
-        })?;
-    write(out_dir, "client.rs", client)?;
-    Ok(())
-}
-
-fn write(
-    out_dir: &Path,
-    name: &str,
-    tokens: proc_macro2::TokenStream,
-) -> Result<(), error::GenError> {
-    let file = syn::parse2::<syn::File>(tokens.clone()).map_err(|e| {
-        error::GenError::new(
-            "",
-            format!("generated {name} does not parse: {e}\n{tokens}"),
-            "report this as a generator bug",
-        )
-    })?;
-    let text = format!(
-        "// @generated by build.rs from openapi.json. Do not edit.\n\n{}",
-        prettyplease::unparse(&file)
-    );
-    std::fs::write(out_dir.join(name), text)
-        .map_err(|e| error::GenError::new("", format!("cannot write {name}: {e}"), "check OUT_DIR"))
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use dropshot::{ErrorStatusCode, HttpError, HttpResponseError, RequestContext};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-pub use crate::types::Problem;
+pub use crate::wire::Problem;
 
 /// Where problem type URIs live; a type URI is this plus the type's slug.
 pub const PROBLEM_TYPE_BASE: &str = "https://api.leadping.ai/errors/";

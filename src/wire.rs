@@ -1,9 +1,19 @@
-//! Wire types written by hand because a derived schema would not say what the contract says.
+//! The wire types: every type that crosses HTTP in a request or response body.
 //!
-//! schemars derives a `#[serde(transparent)]` newtype's schema from its inner type and drops
-//! `pattern` and `format`, so constrained strings get a manual `JsonSchema` here and `build.rs`
-//! points the generated types at them (see `HAND_WRITTEN` in `build/types.rs`). The round-trip
-//! test is what keeps each of them faithful to `openapi.json`.
+//! Most are generated from `components/schemas` of `openapi.json` (by `build.rs`, through the
+//! `codegen` crate) and re-exported here. The constrained strings below are written by hand,
+//! because schemars derives a `#[serde(transparent)]` newtype's schema from its inner type and
+//! drops `pattern` and `format`; each has a manual `JsonSchema`, and `build.rs` points the
+//! generator at it by its type and format. The round-trip test is what keeps each of them
+//! faithful to `openapi.json`. Mapping between these and the domain is `api::mapping`'s.
+
+/// The generated types of `components/schemas`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/types.rs"));
+}
+
+pub use generated::*;
 
 use std::fmt;
 use std::str::FromStr;

@@ -19,7 +19,7 @@ use crate::auth::{AuthError, Identity, Verifier};
 use crate::contract::*;
 use crate::domain::{Invitation, Role};
 use crate::problem::{Problem, ProblemType, ProblemWithHeaders};
-use crate::types::{
+use crate::wire::{
     AcceptBusinessInvitationRequest, BusinessInvitation, CreateBusinessInvitationRequest,
 };
 

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Invitation, Role, Status};
-use crate::types::{
+use crate::wire::Int64String;
+use crate::wire::{
     BusinessInvitation, BusinessInvitationRole, BusinessInvitationRow, BusinessInvitationStatus,
 };
-use crate::wire::Int64String;
 
 pub fn role(role: Role) -> BusinessInvitationRole {
     match role {

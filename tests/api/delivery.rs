@@ -4,12 +4,12 @@
 
 use std::time::Duration as StdDuration;
 
-use leadping_invitations::client::types::{
+use leadping_invitations::domain::Role;
+use leadping_invitations::domain::rules::Policy;
+use leadping_invitations_client::types::{
     BusinessInvitation, BusinessInvitationRole, BusinessInvitationStatus,
     CreateBusinessInvitationRequest,
 };
-use leadping_invitations::domain::Role;
-use leadping_invitations::domain::rules::Policy;
 
 use crate::helpers::{
     Backend, ServerProcess, TestApp, delivery_settings, spawn_app, spawn_app_full, temp_dir, token,
@@ -70,7 +70,7 @@ pub(crate) async fn row(
     t: &TestApp,
     b: &crate::helpers::Seeded,
     id: &str,
-) -> leadping_invitations::client::types::BusinessInvitationRow {
+) -> leadping_invitations_client::types::BusinessInvitationRow {
     let rows = t
         .as_role(b, Role::Owner)
         .list_business_invitations()

@@ -7,13 +7,13 @@ use dropshot::{ConfigLoggingLevel, HttpServer};
 use leadping_invitations::api::ApiContext;
 use leadping_invitations::app::{App, DeliveryLoop, DeliverySettings, NoBody, Queued};
 use leadping_invitations::auth::{self, AuthSettings, Claims, Identity, Verifier};
-use leadping_invitations::client::Client;
 use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::mail::Mailer;
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::{Store, StoreError};
 use leadping_invitations::tokens::TokenKey;
+use leadping_invitations_client::Client;
 
 use crate::smtp::FakeSmtp;
 
@@ -473,13 +473,13 @@ impl ServerProcess {
         ServerProcess { child, base_url }
     }
 
-    pub fn client(&self, token: &str) -> leadping_invitations::client::Client {
+    pub fn client(&self, token: &str) -> leadping_invitations_client::Client {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::AUTHORIZATION,
             format!("Bearer {token}").parse().unwrap(),
         );
-        leadping_invitations::client::Client::new_with_client(
+        leadping_invitations_client::Client::new_with_client(
             &self.base_url,
             reqwest::Client::builder()
                 .default_headers(headers)

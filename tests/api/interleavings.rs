@@ -4,10 +4,10 @@
 
 use std::time::Duration as StdDuration;
 
-use leadping_invitations::client::types::BusinessInvitationStatus;
 use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::store::OutboxState;
+use leadping_invitations_client::types::BusinessInvitationStatus;
 
 use crate::delivery::{create, resend, row};
 use crate::helpers::{Backend, TestApp, delivery_settings, spawn_app_full};

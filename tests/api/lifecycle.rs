@@ -3,14 +3,14 @@
 //! idempotency and concurrency.
 
 use chrono::{Duration, Utc};
-use leadping_invitations::client::types::{
-    AcceptBusinessInvitationRequest, BusinessInvitation, BusinessInvitationRole,
-    BusinessInvitationStatus, CreateBusinessInvitationRequest, Problem,
-};
 use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::problem::ProblemType;
-use progenitor_client::{Error, ResponseValue};
+use leadping_invitations_client::types::{
+    AcceptBusinessInvitationRequest, BusinessInvitation, BusinessInvitationRole,
+    BusinessInvitationStatus, CreateBusinessInvitationRequest, Problem,
+};
+use leadping_invitations_client::{Error, ResponseValue};
 
 use crate::helpers::{Backend, ServerProcess, TestApp, spawn_app, spawn_app_with, token};
 use crate::served::expect_problem;
@@ -323,7 +323,7 @@ async fn ids_and_names_no_store_could_hold_are_clear_problems(backend: Backend) 
     let token = t.acceptance_token(&b.id, &id).await;
     // The contract carries the rule (format person-name: maxLength and a pattern), so the
     // generated client refuses such names itself; a raw request shows the server does too.
-    use leadping_invitations::client::types::AcceptBusinessInvitationRequestFirstName as FirstName;
+    use leadping_invitations_client::types::AcceptBusinessInvitationRequestFirstName as FirstName;
     assert!("A\0n".parse::<FirstName>().is_err());
     assert!("L".repeat(101).parse::<FirstName>().is_err());
     for (first, last, why) in [
@@ -841,7 +841,10 @@ async fn idempotency_keys_replay_and_refuse_misuse(backend: Backend) {
         .send()
         .await;
     assert!(
-        matches!(refused, Err(progenitor_client::Error::InvalidRequest(_))),
+        matches!(
+            refused,
+            Err(leadping_invitations_client::Error::InvalidRequest(_))
+        ),
         "{refused:?}"
     );
     let response = t
@@ -883,7 +886,7 @@ async fn assert_exactly_one_wins(calls: Vec<tokio::task::JoinHandle<u16>>, loser
 
 /// Fires 24 concurrent resends of one invitation, spread over `clients`: exactly one may win,
 /// the rest must hit the cooldown.
-async fn assert_one_resend_wins(clients: &[leadping_invitations::client::Client], id: &str) {
+async fn assert_one_resend_wins(clients: &[leadping_invitations_client::Client], id: &str) {
     let calls: Vec<_> = (0..24)
         .map(|i| {
             let client = clients[i % clients.len()].clone();

@@ -1,8 +1,8 @@
 //! The real server on a real socket, driven through the generated client.
 
-use leadping_invitations::client::types::Problem;
 use leadping_invitations::problem::{PROBLEM_TYPE_BASE, ProblemType};
-use progenitor_client::{Error, ResponseValue};
+use leadping_invitations_client::types::Problem;
+use leadping_invitations_client::{Error, ResponseValue};
 
 use crate::helpers::{Backend, JWT_SECRET, spawn_app};
 

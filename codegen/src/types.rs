@@ -9,17 +9,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use serde_json::Value;
 
+use crate::Config;
 use crate::error::{GenError, only_keys, ptr, str_at};
 use crate::names::{ident, is_plain, pascal, snake};
-
-/// Constrained strings that schemars cannot express through a derived newtype (it drops
-/// `pattern` and `format` of `#[serde(transparent)]` types). Each is a hand-written type with a
-/// manual `JsonSchema` impl in `src/wire.rs`; its pattern lives there, not here, so that the
-/// round-trip test catches a hand-written type that disagrees with the contract.
-const HAND_WRITTEN: &[(&str, &str, &str)] = &[
-    ("string", "int64", "crate::wire::Int64String"),
-    ("string", "person-name", "crate::wire::PersonName"),
-];
 
 /// The Rust type of a schema used in a property or parameter, plus the field attributes it needs
 /// and whether it is nullable.
@@ -30,7 +22,7 @@ pub struct FieldType {
     pub description: Option<String>,
 }
 
-pub fn generate(doc: &Value) -> Result<TokenStream, GenError> {
+pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
     let mut items = Vec::new();
     let schemas = doc
         .pointer("/components/schemas")
@@ -44,9 +36,23 @@ pub fn generate(doc: &Value) -> Result<TokenStream, GenError> {
                 "a PascalCase name such as `BusinessInvitation`",
             ));
         }
+        if name == DROPSHOT_ERROR {
+            // dropshot emits this one itself, for its `HttpError`.
+            if *schema != dropshot_error_schema() {
+                return Err(GenError::new(
+                    &pointer,
+                    "`Error` is the schema dropshot emits for its own `HttpError`, and this is not it",
+                    format!(
+                        "exactly dropshot's: {}, or another name for your own error schema",
+                        dropshot_error_schema()
+                    ),
+                ));
+            }
+            continue;
+        }
         let kind = schema.get("type").and_then(Value::as_str);
         let item = match (kind, schema.get("enum")) {
-            (Some("object"), _) => object(name, schema, &pointer)?,
+            (Some("object"), _) => object(name, schema, &pointer, cfg)?,
             (Some("string"), Some(_)) => string_enum(name, schema, &pointer)?,
             _ => {
                 return Err(GenError::new(
@@ -61,6 +67,49 @@ pub fn generate(doc: &Value) -> Result<TokenStream, GenError> {
     Ok(quote! { #(#items)* })
 }
 
+/// The name dropshot gives the schema and the response of its own `HttpError`.
+pub const DROPSHOT_ERROR: &str = "Error";
+
+/// The schema dropshot 0.18 writes for `HttpError` (its `HttpErrorResponseBody`, whose schema is
+/// written by hand so that `error_code` is optional but not nullable).
+pub fn dropshot_error_schema() -> Value {
+    serde_json::json!({
+        "description": "Error information from a response.",
+        "type": "object",
+        "properties": {
+            "error_code": {"type": "string"},
+            "message": {"type": "string"},
+            "request_id": {"type": "string"}
+        },
+        "required": ["message", "request_id"]
+    })
+}
+
+/// Operations that answer dropshot's own `HttpError` need its schema and response as dropshot
+/// writes them.
+pub fn check_dropshot_error_response(doc: &Value) -> Result<(), GenError> {
+    let pointer = "/components/schemas/Error";
+    if doc.pointer(pointer) != Some(&dropshot_error_schema()) {
+        return Err(GenError::new(
+            pointer,
+            "operations answer dropshot's `HttpError`, whose schema dropshot writes as `Error`",
+            format!("exactly dropshot's: {}", dropshot_error_schema()),
+        ));
+    }
+    let expected = serde_json::json!({
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    if doc.pointer("/components/responses/Error") != Some(&expected) {
+        return Err(GenError::new(
+            "/components/responses/Error",
+            "dropshot writes the error response of its `HttpError` in one fixed form",
+            expected.to_string(),
+        ));
+    }
+    Ok(())
+}
+
 fn description_attrs(description: Option<&str>) -> TokenStream {
     match description {
         Some(d) => quote! { #[doc = #d] #[schemars(description = #d)] },
@@ -68,7 +117,12 @@ fn description_attrs(description: Option<&str>) -> TokenStream {
     }
 }
 
-fn object(name: &str, schema: &Value, pointer: &str) -> Result<TokenStream, GenError> {
+fn object(
+    name: &str,
+    schema: &Value,
+    pointer: &str,
+    cfg: &Config,
+) -> Result<TokenStream, GenError> {
     only_keys(
         schema,
         pointer,
@@ -117,7 +171,7 @@ fn object(name: &str, schema: &Value, pointer: &str) -> Result<TokenStream, GenE
                 "a camelCase name",
             ));
         }
-        let ft = field_type(prop_schema, &p)?;
+        let ft = field_type(prop_schema, &p, cfg)?;
         let is_required = required.contains(&prop.as_str());
         if ft.nullable == is_required {
             return Err(GenError::new(
@@ -215,7 +269,7 @@ fn string_enum(name: &str, schema: &Value, pointer: &str) -> Result<TokenStream,
 }
 
 /// The Rust type for a property or parameter schema.
-pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> {
+pub fn field_type(schema: &Value, pointer: &str, cfg: &Config) -> Result<FieldType, GenError> {
     only_keys(
         schema,
         pointer,
@@ -248,12 +302,9 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
     let (min_length, max_length) = (length("minLength")?, length("maxLength")?);
     let has_length = min_length.is_some() || max_length.is_some();
     // A hand-written type states its own bounds; the round-trip test holds it to the contract.
-    let hand_written = HAND_WRITTEN.iter().any(|(k, f, _)| {
-        schema.get("type").and_then(Value::as_str) == Some(k)
-            && schema.get("format").and_then(Value::as_str) == Some(f)
-    });
+    let written_by_hand = hand_written(cfg, schema);
     if has_length
-        && !hand_written
+        && written_by_hand.is_none()
         && (schema.get("type").and_then(Value::as_str) != Some("string")
             || schema.get("format").is_some())
     {
@@ -289,10 +340,12 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
         let one = all_of.as_array().filter(|a| a.len() == 1).ok_or_else(|| {
             GenError::new(&ptr(pointer, "allOf"), "only a single-element `allOf` is supported (the wrapper schemars writes around a described `$ref`)", "`\"allOf\": [{\"$ref\": \"#/components/schemas/Name\"}]`")
         })?;
-        if description.is_none() {
+        // schemars wraps a `$ref` in `allOf` to give it a description or `nullable` (for an
+        // `Option<Named>`), and writes a bare `$ref` otherwise.
+        if description.is_none() && !nullable {
             return Err(GenError::new(
                 pointer,
-                "an `allOf` wrapper without a description is not what schemars emits",
+                "an `allOf` wrapper with neither a description nor `nullable` is not what schemars emits",
                 "a bare `$ref`",
             ));
         }
@@ -302,7 +355,7 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
             &["$ref"],
             "an allOf member",
         )?;
-        reference(&one[0], &ptr(&ptr(pointer, "allOf"), 0))?
+        reference(&one[0], &ptr(&ptr(pointer, "allOf"), 0), cfg)?
     } else if schema.get("$ref").is_some() {
         if schema.as_object().is_some_and(|o| o.len() > 1) {
             return Err(GenError::new(
@@ -311,7 +364,7 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
                 "wrap it: `{\"description\": ..., \"allOf\": [{\"$ref\": ...}]}`",
             ));
         }
-        reference(schema, pointer)?
+        reference(schema, pointer, cfg)?
     } else {
         let kind = str_at(schema, pointer, "type")?;
         let format = schema.get("format").and_then(Value::as_str);
@@ -324,19 +377,15 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
             ));
         }
         match (kind, format) {
-            (k, Some(f)) if HAND_WRITTEN.iter().any(|(hk, hf, _)| *hk == k && *hf == f) => {
-                let (_, _, path) = HAND_WRITTEN
-                    .iter()
-                    .find(|(hk, hf, _)| *hk == k && *hf == f)
-                    .unwrap();
-                let ty: syn::Type = syn::parse_str(path).expect("HAND_WRITTEN holds Rust paths");
-                quote! { #ty }
+            _ if written_by_hand.is_some() => {
+                let path = &written_by_hand.expect("checked").path;
+                crate::path_tokens(path, "hand-written type")?
             }
             _ if pattern.is_some() => {
                 return Err(GenError::new(
                     &ptr(pointer, "pattern"),
                     "a `pattern` needs a hand-written wire type: a derived newtype would lose it",
-                    "a type in src/wire.rs with a manual `JsonSchema` impl carrying the pattern, registered by its type and format in build/types.rs HAND_WRITTEN",
+                    "a hand-written type with a manual `JsonSchema` impl carrying the pattern, registered by its type and format in the generator's configuration (`hand_written`, set in build.rs)",
                 ));
             }
             ("string", None) => {
@@ -372,7 +421,7 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
                 let items = schema.get("items").ok_or_else(|| {
                     GenError::new(pointer, "an array needs `items`", "`\"items\": {...}`")
                 })?;
-                let inner = field_type(items, &ptr(pointer, "items"))?;
+                let inner = field_type(items, &ptr(pointer, "items"), cfg)?;
                 if inner.nullable || inner.description.is_some() {
                     return Err(GenError::new(
                         &ptr(pointer, "items"),
@@ -408,7 +457,18 @@ pub fn field_type(schema: &Value, pointer: &str) -> Result<FieldType, GenError> 
     })
 }
 
-fn reference(schema: &Value, pointer: &str) -> Result<TokenStream, GenError> {
+/// The hand-written type configured for this schema's `type` and `format`, if any.
+fn hand_written<'c>(cfg: &'c Config, schema: &Value) -> Option<&'c crate::HandWritten> {
+    let (kind, format) = (
+        schema.get("type").and_then(Value::as_str)?,
+        schema.get("format").and_then(Value::as_str)?,
+    );
+    cfg.hand_written
+        .iter()
+        .find(|h| h.type_name == kind && h.format == format)
+}
+
+fn reference(schema: &Value, pointer: &str, cfg: &Config) -> Result<TokenStream, GenError> {
     let r = str_at(schema, pointer, "$ref")?;
     let name = r.strip_prefix("#/components/schemas/").ok_or_else(|| {
         GenError::new(
@@ -418,5 +478,6 @@ fn reference(schema: &Value, pointer: &str) -> Result<TokenStream, GenError> {
         )
     })?;
     let ident = format_ident!("{}", name);
-    Ok(quote! { crate::types::#ident })
+    let module = crate::path_tokens(&cfg.types_module, "types module")?;
+    Ok(quote! { #module::#ident })
 }

@@ -7,13 +7,14 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use serde_json::Value;
 
+use crate::Config;
 use crate::error::{GenError, only_keys, ptr, str_at};
 use crate::names::{ident, is_plain, pascal, snake};
 use crate::types::field_type;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
 
-pub fn generate(doc: &Value) -> Result<TokenStream, GenError> {
+pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
     only_keys(
         doc,
         "",
@@ -60,24 +61,31 @@ pub fn generate(doc: &Value) -> Result<TokenStream, GenError> {
             "a path item (path-level parameters are not supported)",
         )?;
         for (method, op) in item.as_object().into_iter().flatten() {
-            let (m, s) = operation(doc, path, method, op, &ptr(&pointer, method))?;
+            let (m, s) = operation(doc, path, method, op, &ptr(&pointer, method), cfg)?;
             methods.push(m);
             support.push(s);
         }
     }
 
+    let trait_name = syn::parse_str::<syn::Ident>(&cfg.trait_name).map_err(|e| {
+        GenError::new(
+            "",
+            format!(
+                "the configured trait name `{}` is not an identifier: {e}",
+                cfg.trait_name
+            ),
+            "a PascalCase name",
+        )
+    })?;
+    let trait_doc = cfg.trait_doc.lines().map(|l| format!(" {l}"));
     Ok(quote! {
         #meta
 
         #(#support)*
 
-        /// The Leadping business-invitations API, one method per operation of `openapi.json`.
-        ///
-        /// Implement it to serve the API; `leadping_invitations_api_mod::api_description` turns an
-        /// implementation into a dropshot `ApiDescription`, and
-        /// `leadping_invitations_api_mod::stub_api_description` describes the API without one.
+        #(#[doc = #trait_doc])*
         #[::dropshot::api_description { #tag_config }]
-        pub trait LeadpingInvitationsApi {
+        pub trait #trait_name {
             type Context: Send + Sync + 'static;
 
             #(#methods)*
@@ -92,7 +100,14 @@ fn info(doc: &Value) -> Result<TokenStream, GenError> {
     only_keys(
         info,
         "/info",
-        &["title", "description", "version"],
+        &[
+            "title",
+            "description",
+            "termsOfService",
+            "contact",
+            "license",
+            "version",
+        ],
         "info (dropshot emits only these here)",
     )?;
     let title = str_at(info, "/info", "title")?;
@@ -106,9 +121,58 @@ fn info(doc: &Value) -> Result<TokenStream, GenError> {
         ));
     }
     let (major, minor, patch) = (parts[0], parts[1], parts[2]);
-    let description = match info.get("description").and_then(Value::as_str) {
-        Some(d) => quote! { def.description(#d); },
-        None => quote! {},
+    // Each of these becomes a call on dropshot's `OpenApiDefinition`, which writes it back.
+    let mut setters = Vec::new();
+    if let Some(d) = info.get("description") {
+        let d = d.as_str().ok_or_else(|| {
+            GenError::new(
+                "/info/description",
+                "`description` must be a string",
+                "a string",
+            )
+        })?;
+        setters.push(quote! { def.description(#d); });
+    }
+    if info.get("termsOfService").is_some() {
+        let t = str_at(info, "/info", "termsOfService")?;
+        setters.push(quote! { def.terms_of_service(#t); });
+    }
+    if let Some(contact) = info.get("contact") {
+        only_keys(
+            contact,
+            "/info/contact",
+            &["name", "url", "email"],
+            "a contact",
+        )?;
+        for (key, setter) in [
+            ("name", quote! { contact_name }),
+            ("url", quote! { contact_url }),
+            ("email", quote! { contact_email }),
+        ] {
+            if contact.get(key).is_some() {
+                let v = str_at(contact, "/info/contact", key)?;
+                setters.push(quote! { def.#setter(#v); });
+            }
+        }
+    }
+    if let Some(license) = info.get("license") {
+        only_keys(license, "/info/license", &["name", "url"], "a license")?;
+        let name = str_at(license, "/info/license", "name")?;
+        if license.get("url").is_some() {
+            let url = str_at(license, "/info/license", "url")?;
+            setters.push(quote! { def.license(#name, #url); });
+        } else {
+            setters.push(quote! { def.license_name(#name); });
+        }
+    }
+    let definition = if setters.is_empty() {
+        quote! { api.openapi(API_TITLE, ::semver::Version::new(#major, #minor, #patch)) }
+    } else {
+        quote! {
+            let mut def = api.openapi(API_TITLE, ::semver::Version::new(#major, #minor, #patch));
+            #(#setters)*
+            def
+        }
     };
     Ok(quote! {
         /// `info.title` of the contract.
@@ -120,9 +184,7 @@ fn info(doc: &Value) -> Result<TokenStream, GenError> {
         pub fn openapi_definition<C: ::dropshot::ServerContext>(
             api: &::dropshot::ApiDescription<C>,
         ) -> ::dropshot::OpenApiDefinition<'_, C> {
-            let mut def = api.openapi(API_TITLE, ::semver::Version::new(#major, #minor, #patch));
-            #description
-            def
+            #definition
         }
     })
 }
@@ -163,11 +225,22 @@ fn tags(doc: &Value) -> Result<TokenStream, GenError> {
 /// blank lines into paragraph breaks; so a description can hold paragraphs but no single line
 /// breaks, and a paragraph may not end in `-` (dropshot would glue the next one onto it).
 fn endpoint_docs(op: &Value, pointer: &str) -> Result<TokenStream, GenError> {
-    let summary = op.get("summary").and_then(Value::as_str).ok_or_else(|| {
+    let Some(summary) = op.get("summary") else {
+        // An endpoint without doc comments: dropshot writes neither a summary nor a description.
+        if op.get("description").is_some() {
+            return Err(GenError::new(
+                &ptr(pointer, "description"),
+                "dropshot takes the first doc line as the summary, so a description never stands without one",
+                "a one-line `summary` before the description",
+            ));
+        }
+        return Ok(quote! {});
+    };
+    let summary = summary.as_str().ok_or_else(|| {
         GenError::new(
-            pointer,
-            "every operation needs a `summary` (dropshot takes it from the first doc line)",
-            "a one-line `summary`",
+            &ptr(pointer, "summary"),
+            "`summary` must be a string",
+            "a string",
         )
     })?;
     if summary.contains('\n') || summary.trim() != summary || summary.is_empty() {
@@ -210,6 +283,7 @@ fn operation(
     method: &str,
     op: &Value,
     pointer: &str,
+    cfg: &Config,
 ) -> Result<(TokenStream, TokenStream), GenError> {
     only_keys(
         op,
@@ -314,14 +388,55 @@ fn operation(
                 "\"schema\": {\"type\": \"string\"}",
             )
         })?;
-        if schema.get("description").is_some() || schema.get("nullable").is_some() {
+        if schema.get("description").is_some() {
             return Err(GenError::new(
-                &ptr(&p, "schema"),
-                "a parameter's schema carries no description or nullable in dropshot's dialect",
-                "put the description on the parameter; leave `required` out to make it optional",
+                &ptr(&ptr(&p, "schema"), "description"),
+                "a parameter's schema carries no description in dropshot's dialect",
+                "put the description on the parameter itself",
             ));
         }
-        let ft = field_type(schema, &ptr(&p, "schema"))?;
+        // dropshot writes an optional (`Option<T>`) query parameter's schema as nullable, and an
+        // optional header's without; a required parameter's never.
+        let nullable = match schema.get("nullable") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(GenError::new(
+                    &ptr(&ptr(&p, "schema"), "nullable"),
+                    "`nullable` must be a boolean",
+                    "true",
+                ));
+            }
+        };
+        match (location, required, nullable) {
+            (_, true, true) => {
+                return Err(GenError::new(
+                    &ptr(&ptr(&p, "schema"), "nullable"),
+                    "a required parameter is never nullable in the dialect dropshot emits",
+                    "leave `nullable` out, or leave `required` out to make the parameter optional",
+                ));
+            }
+            ("query", false, false) => {
+                return Err(GenError::new(
+                    &ptr(&p, "schema"),
+                    "dropshot writes an optional query parameter's schema with `\"nullable\": true`",
+                    "`\"nullable\": true` in the parameter's schema (and no `required`)",
+                ));
+            }
+            ("header", false, true) => {
+                return Err(GenError::new(
+                    &ptr(&ptr(&p, "schema"), "nullable"),
+                    "dropshot writes an optional header's schema without `nullable`",
+                    "leave `nullable` out of the schema (and `required` out of the parameter)",
+                ));
+            }
+            _ => {}
+        }
+        let mut plain = schema.clone();
+        if let Some(o) = plain.as_object_mut() {
+            o.shift_remove("nullable");
+        }
+        let ft = field_type(&plain, &ptr(&p, "schema"), cfg)?;
         let ty = ft.ty;
         let attrs = ft.attrs;
         let ty = if required {
@@ -382,7 +497,7 @@ fn operation(
                 "\"required\": true",
             ));
         }
-        let ty = json_content(body, &p)?.ok_or_else(|| {
+        let ty = json_content(body, &p, cfg)?.ok_or_else(|| {
             GenError::new(
                 &p,
                 "a request body needs JSON content",
@@ -392,7 +507,7 @@ fn operation(
         args.push(quote! { body: ::dropshot::TypedBody<#ty> });
     }
 
-    let (response, error) = responses(doc, op, pointer, &type_base, &mut support)?;
+    let (response, error) = responses(doc, op, pointer, &type_base, &mut support, cfg)?;
     let attrs = quote! { #(#attr_parts),* };
     let method_tokens = quote! {
         #docs
@@ -403,7 +518,11 @@ fn operation(
 }
 
 /// The Rust type of `content.application/json.schema`, if there is content.
-fn json_content(container: &Value, pointer: &str) -> Result<Option<TokenStream>, GenError> {
+fn json_content(
+    container: &Value,
+    pointer: &str,
+    cfg: &Config,
+) -> Result<Option<TokenStream>, GenError> {
     let Some(content) = container.get("content") else {
         return Ok(None);
     };
@@ -425,7 +544,7 @@ fn json_content(container: &Value, pointer: &str) -> Result<Option<TokenStream>,
         .ok_or_else(|| GenError::new(&mp, "a media type needs a schema", "a `$ref`"))?;
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         only_keys(schema, &sp, &["$ref"], "a body schema")?;
-        return Ok(Some(schema_ref(r, &sp)?));
+        return Ok(Some(schema_ref(r, &sp, cfg)?));
     }
     // A top-level array: schemars names it `Array_of_<Item>` and dropshot writes that name as
     // the schema's title.
@@ -462,11 +581,11 @@ fn json_content(container: &Value, pointer: &str) -> Result<Option<TokenStream>,
             format!("\"title\": \"{title}\""),
         ));
     }
-    let item = schema_ref(items, &ptr(&sp, "items"))?;
+    let item = schema_ref(items, &ptr(&sp, "items"), cfg)?;
     Ok(Some(quote! { ::std::vec::Vec<#item> }))
 }
 
-fn schema_ref(r: &str, pointer: &str) -> Result<TokenStream, GenError> {
+fn schema_ref(r: &str, pointer: &str, cfg: &Config) -> Result<TokenStream, GenError> {
     let name = r.strip_prefix("#/components/schemas/").ok_or_else(|| {
         GenError::new(
             pointer,
@@ -475,7 +594,8 @@ fn schema_ref(r: &str, pointer: &str) -> Result<TokenStream, GenError> {
         )
     })?;
     let ident = format_ident!("{}", name);
-    Ok(quote! { crate::types::#ident })
+    let module = crate::path_tokens(&cfg.types_module, "types module")?;
+    Ok(quote! { #module::#ident })
 }
 
 /// The success response type (generated here) and the error type (named by the 4XX/5XX
@@ -486,6 +606,7 @@ fn responses(
     pointer: &str,
     type_base: &str,
     support: &mut Vec<TokenStream>,
+    cfg: &Config,
 ) -> Result<(TokenStream, TokenStream), GenError> {
     let rp = ptr(pointer, "responses");
     let responses = op
@@ -565,7 +686,16 @@ fn responses(
             format!("content.application/json.schema.$ref = #/components/schemas/{error_name}"),
         ));
     }
-    let error_ty = format_ident!("{}", error_name);
+    // dropshot's own `HttpError` documents itself as the `Error` schema and response; any other
+    // error response names a generated schema, implemented by hand as a dropshot error type.
+    let error_ty = if error_name == crate::types::DROPSHOT_ERROR {
+        crate::types::check_dropshot_error_response(doc)?;
+        quote! { ::dropshot::HttpError }
+    } else {
+        let module = crate::path_tokens(&cfg.types_module, "types module")?;
+        let ident = format_ident!("{}", error_name);
+        quote! { #module::#ident }
+    };
 
     only_keys(
         response,
@@ -610,7 +740,8 @@ fn responses(
         "The outcome of `{type_base}`: {code} with its body, or a problem that needs response headers."
     );
     let variant_doc = format!("{code}: {description}");
-    let (stock_ty, success_field, success_result) = match json_content(response, &p)? {
+    let problem = crate::path_tokens(&cfg.problem_with_headers, "problem type")?;
+    let (stock_ty, success_field, success_result) = match json_content(response, &p, cfg)? {
         Some(body) => (
             quote! { #stock<#body> },
             quote! { (#body) },
@@ -637,7 +768,7 @@ fn responses(
             /// A problem whose response carries headers (429 with Retry-After). dropshot's error
             /// path cannot set headers on a custom error body, so such problems travel here; they
             /// are documented by the 4XX/5XX error response all the same.
-            Problem(crate::problem::ProblemWithHeaders),
+            Problem(#problem),
         }
         impl ::dropshot::HttpResponse for #name {
             fn to_result(self) -> ::std::result::Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
@@ -659,5 +790,5 @@ fn responses(
             }
         }
     });
-    Ok((quote! { #name }, quote! { crate::types::#error_ty }))
+    Ok((quote! { #name }, error_ty))
 }
