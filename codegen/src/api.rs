@@ -742,6 +742,13 @@ fn responses(
     let variant_doc = format!("{code}: {description}");
     let problem = crate::path_tokens(&cfg.problem_with_headers, "problem type")?;
     let (stock_ty, success_field, success_result) = match json_content(response, &p, cfg)? {
+        Some(_) if code == "204" => {
+            return Err(GenError::new(
+                &ptr(&p, "content"),
+                "a 204 response has no content (dropshot's `HttpResponseDeleted` carries none)",
+                "leave `content` out, or answer 200 with the body",
+            ));
+        }
         Some(body) => (
             quote! { #stock<#body> },
             quote! { (#body) },

@@ -21,6 +21,23 @@ impl GenError {
     }
 }
 
+impl GenError {
+    /// The JSON pointer of the construct in the document (`""` for the whole document).
+    pub fn pointer(&self) -> &str {
+        &self.pointer
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What to write instead: the form dropshot emits, where there is one.
+    pub fn hint(&self) -> &str {
+        &self.hint
+    }
+}
+
 impl fmt::Display for GenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
