@@ -9,16 +9,9 @@
 
 use chrono::{DateTime, Datelike, Duration, Months, Utc};
 
-use crate::domain::Invitation;
 use crate::domain::rules::{Policy, SeatGrant};
+use crate::domain::{BillingStatus, Invitation};
 use crate::store::{Business, LedgerEntry, StoreError, Tx};
-
-/// `licenseBillingStatus` of a seat within the included ones.
-pub const INCLUDED: &str = "included";
-/// `licenseBillingStatus` of a seat beyond the included ones: billed, prorated to the renewal.
-pub const PRORATED: &str = "prorated";
-/// `licenseBillingStatus` of a seat given back.
-pub const RELEASED: &str = "released";
 
 /// The end of the monthly billing period `now` falls in, for a subscription started at `anchor`.
 /// Each end is counted from the start rather than from the previous end, so a subscription
@@ -46,11 +39,11 @@ pub fn first_period_end(start: DateTime<Utc>) -> DateTime<Utc> {
 
 /// How the seat that brought the quantity to `quantity_after` is billed: a seat within the
 /// included ones costs nothing more; one beyond them is billed, prorated to the renewal date.
-pub fn billing_status(quantity_after: i64, included: i64) -> &'static str {
+pub fn billing_status(quantity_after: i64, included: i64) -> BillingStatus {
     if quantity_after <= included {
-        INCLUDED
+        BillingStatus::Included
     } else {
-        PRORATED
+        BillingStatus::Prorated
     }
 }
 
@@ -103,7 +96,7 @@ pub fn take_seat(
     }
     change_seats(tx, business, invitation_id, 1, reason, now)?;
     Ok(Some(SeatGrant {
-        billing_status: billing_status(business.seat_quantity, business.included_seats).to_string(),
+        billing_status: billing_status(business.seat_quantity, business.included_seats),
         quantity: business.seat_quantity,
         renewal_date: business.renewal_date,
     }))
@@ -122,7 +115,7 @@ pub fn release_seat(
         return Ok(());
     };
     change_seats(tx, business, &inv.id, -1, reason, now)?;
-    license.billing_status = RELEASED.to_string();
+    license.billing_status = BillingStatus::Released;
     license.quantity = business.seat_quantity;
     license.renewal_date = business.renewal_date;
     license.released_at = Some(now);
@@ -162,10 +155,10 @@ mod tests {
 
     #[test]
     fn seats_within_the_included_ones_cost_nothing_more() {
-        assert_eq!(billing_status(3, 4), INCLUDED);
-        assert_eq!(billing_status(4, 4), INCLUDED);
-        assert_eq!(billing_status(5, 4), PRORATED);
-        assert_eq!(billing_status(1, 0), PRORATED);
+        assert_eq!(billing_status(3, 4), BillingStatus::Included);
+        assert_eq!(billing_status(4, 4), BillingStatus::Included);
+        assert_eq!(billing_status(5, 4), BillingStatus::Prorated);
+        assert_eq!(billing_status(1, 0), BillingStatus::Prorated);
     }
 
     #[test]

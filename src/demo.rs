@@ -93,7 +93,7 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
         let members = members
             .into_iter()
             .map(|(user_id, email, role)| {
-                let role = crate::api::wire_map::role(role).as_str().to_string();
+                let role = role.as_str().to_string();
                 let claims = Claims {
                     sub: user_id.clone(),
                     org_id: id.to_string(),

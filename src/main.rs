@@ -9,6 +9,7 @@ use leadping_invitations::app::DeliveryLoop;
 use leadping_invitations::auth::{self, Claims, Verifier};
 use leadping_invitations::config::{self, AuthArgs, DataArgs, MailArgs, PolicyArgs};
 use leadping_invitations::demo;
+use leadping_invitations::domain::Role;
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::Store;
 
@@ -63,8 +64,8 @@ enum Command {
         #[arg(long)]
         user: String,
         /// The role to claim (the stored membership role is what counts).
-        #[arg(long, value_parser = ["Owner", "Admin", "Agent"])]
-        role: Option<String>,
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Option<Role>,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
@@ -126,7 +127,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let claims = Claims {
                 sub: user,
                 org_id: business,
-                role,
+                role: role.map(|r| r.as_str().to_string()),
                 exp: now + ttl,
                 iat: Some(now),
                 iss: auth.jwt_issuer.clone(),

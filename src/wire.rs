@@ -144,7 +144,20 @@ impl TryFrom<String> for PersonName {
     type Error = &'static str;
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        crate::domain::check_name(&s).map(|()| PersonName(s))
+        check_name(&s).map(|()| PersonName(s))
+    }
+}
+
+/// What [`PersonName`] allows: at most [`PersonName::MAX_CHARS`] characters (what the round trip
+/// holds to the contract's `maxLength`), none of them control characters (what PostgreSQL's text
+/// columns and log lines can hold).
+fn check_name(value: &str) -> Result<(), &'static str> {
+    if value.chars().count() > PersonName::MAX_CHARS as usize {
+        Err("a name may have at most 100 characters")
+    } else if value.chars().any(char::is_control) {
+        Err("a name may not contain control characters")
+    } else {
+        Ok(())
     }
 }
 
@@ -216,6 +229,29 @@ mod tests {
         assert_eq!(serde_json::to_string(&v).unwrap(), "\"42\"");
         assert!(serde_json::from_str::<Int64String>("42").is_err());
         assert!(serde_json::from_str::<Int64String>("\"042\"").is_err());
+    }
+
+    #[test]
+    fn names_are_bounded_and_printable() {
+        assert_eq!(check_name("Zoë O'Neil-Smith"), Ok(()));
+        assert_eq!(check_name(&"é".repeat(100)), Ok(()));
+        assert!(check_name(&"a".repeat(101)).is_err());
+        assert_eq!(
+            check_name("a\u{0}b"),
+            Err("a name may not contain control characters")
+        );
+        assert!(check_name("line\nbreak").is_err());
+        assert!(check_name("c1\u{85}control").is_err());
+    }
+
+    #[test]
+    fn the_length_refusal_names_the_bound_the_contract_holds() {
+        let too_long = "a".repeat(PersonName::MAX_CHARS as usize + 1);
+        let message = check_name(&too_long).unwrap_err();
+        assert!(
+            message.contains(&format!("at most {} characters", PersonName::MAX_CHARS)),
+            "{message}"
+        );
     }
 
     #[test]

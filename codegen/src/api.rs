@@ -342,10 +342,13 @@ fn operation(
 
     // Parameters, grouped into one extractor struct per location, in the order dropshot emits
     // them: path, query, header.
-    let mut groups: Vec<(&str, &str, Vec<TokenStream>)> = vec![
-        ("path", "Path", vec![]),
-        ("query", "Query", vec![]),
-        ("header", "Headers", vec![]),
+    // Each group: its location, its struct's suffix, its fields, and constants stating the
+    // contract's bounds so that code checking them needs no copy of the numbers.
+    type Group<'a> = (&'a str, &'a str, Vec<TokenStream>, Vec<TokenStream>);
+    let mut groups: Vec<Group> = vec![
+        ("path", "Path", vec![], vec![]),
+        ("query", "Query", vec![], vec![]),
+        ("header", "Headers", vec![], vec![]),
     ];
     for (i, param) in op
         .get("parameters")
@@ -452,7 +455,7 @@ fn operation(
         };
         let group = groups
             .iter_mut()
-            .find(|(loc, _, _)| *loc == location)
+            .find(|(loc, _, _, _)| *loc == location)
             .ok_or_else(|| {
                 GenError::new(
                     &ptr(&p, "in"),
@@ -463,11 +466,22 @@ fn operation(
         group
             .2
             .push(quote! { #docs #attrs #[serde(rename = #name)] pub #field: #ty, });
+        for (key, suffix) in [("minLength", "MIN_LENGTH"), ("maxLength", "MAX_LENGTH")] {
+            // `field_type` has checked that a bound is a whole number on a plain string.
+            if let Some(bound) = plain.get(key).and_then(Value::as_u64) {
+                let bound = bound as usize;
+                let konst = format_ident!("{}_{}", snake(name).to_uppercase(), suffix);
+                let doc = format!("`{key}` of the `{name}` parameter, in characters.");
+                group
+                    .3
+                    .push(quote! { #[doc = #doc] pub const #konst: usize = #bound; });
+            }
+        }
     }
 
     let mut support = Vec::new();
     let mut args = vec![quote! { rqctx: ::dropshot::RequestContext<Self::Context> }];
-    for (location, suffix, fields) in groups {
+    for (location, suffix, fields, consts) in groups {
         if fields.is_empty() {
             continue;
         }
@@ -484,6 +498,9 @@ fn operation(
             #[doc = #doc]
             pub struct #name { #(#fields)* }
         });
+        if !consts.is_empty() {
+            support.push(quote! { impl #name { #(#consts)* } });
+        }
         args.push(quote! { #arg: #extractor<#name> });
     }
 

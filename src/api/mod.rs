@@ -74,14 +74,16 @@ fn refuse<E: OperationError + Into<ProblemWithHeaders>>(rqctx: &Ctx, e: E) -> Pr
     e.into().at(rqctx)
 }
 
-/// The request's Idempotency-Key with the fingerprint of everything else the request says.
+/// The request's Idempotency-Key, within the contract's `length` bounds, with the fingerprint of
+/// everything else the request says.
 fn idempotency(
     rqctx: &Ctx,
     key: Option<String>,
+    length: std::ops::RangeInclusive<usize>,
     operation: &str,
     parts: &[&str],
 ) -> Result<Option<Idempotency>, ProblemWithHeaders> {
-    key.map(|key| Idempotency::new(key, operation, parts))
+    key.map(|key| Idempotency::new(key, length, operation, parts))
         .transpose()
         .map_err(|e| ProblemWithHeaders::of(ProblemType::Validation, e.to_string()).at(rqctx))
 }
@@ -175,6 +177,8 @@ impl LeadpingInvitationsApi for InvitationsApi {
             idempotency(
                 &rqctx,
                 headers.into_inner().idempotency_key,
+                CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
+                    ..=CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
                 "createBusinessInvitation",
                 &[&body.email, wire_map::role(role).as_str()],
             )
@@ -214,6 +218,8 @@ impl LeadpingInvitationsApi for InvitationsApi {
             idempotency(
                 &rqctx,
                 headers.into_inner().idempotency_key,
+                ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
+                    ..=ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
                 "resendBusinessInvitation",
                 &[&id],
             )

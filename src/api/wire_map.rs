@@ -58,7 +58,7 @@ pub fn invitation(
         accepted_at: inv.accepted_at,
         revoked_at: inv.revoked_at,
         send_failure_reason: inv.send_failure_reason.clone(),
-        license_billing_status: license.map(|l| l.billing_status.clone()),
+        license_billing_status: license.map(|l| l.billing_status.as_str().to_string()),
         license_quantity: license.map(|l| Int64String::new(l.quantity)),
         license_renewal_date: license.map(|l| l.renewal_date),
         license_activated_at: license.map(|l| l.activated_at),
@@ -135,7 +135,7 @@ mod tests {
             revoked_at: None,
             send_failure_reason: Some("mailbox unavailable".into()),
             license: Some(License {
-                billing_status: "active".into(),
+                billing_status: crate::domain::BillingStatus::Included,
                 quantity: 6,
                 renewal_date: created + chrono::Duration::days(30),
                 activated_at: created,

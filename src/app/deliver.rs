@@ -146,7 +146,7 @@ impl DeliveryLoop {
             role: r.invitation.role,
             expires_at: r.invitation.expires_at,
             accept_link: accept_link(&self.settings.accept_url, &self.app.token_of(r)),
-            resend: EmailKind::parse(&row.kind) == Some(EmailKind::Resend),
+            resend: row.kind == EmailKind::Resend,
         };
         let message = match compose(&self.settings.from, &invite) {
             Ok(message) => message,

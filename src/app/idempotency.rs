@@ -2,15 +2,14 @@
 //! response for [`IDEMPOTENCY_WINDOW`]; the same key with a different request is refused. The
 //! record is written in the operation's own transaction, so a commit and its record never part.
 
+use std::ops::RangeInclusive;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::store::{StoreError, StoredResponse, Tx};
 
 /// How long a stored idempotent response is replayed.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-
-/// The longest Idempotency-Key accepted, in characters (the contract's `maxLength`).
-pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// An `Idempotency-Key` with the fingerprint of the request it came with.
 #[derive(Clone, Debug)]
@@ -21,8 +20,8 @@ pub struct Idempotency {
 
 /// An Idempotency-Key outside the contract's bounds (a 400).
 #[derive(Debug, thiserror::Error)]
-#[error("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters long.")]
-pub struct InvalidIdempotencyKey;
+#[error("Idempotency-Key must be {} to {} characters long.", .0.start(), .0.end())]
+pub struct InvalidIdempotencyKey(pub RangeInclusive<usize>);
 
 /// What the store holds for a key.
 pub(super) enum Replay<B> {
@@ -33,15 +32,17 @@ pub(super) enum Replay<B> {
 }
 
 impl Idempotency {
-    /// The key of a request to `operation` that says `parts` besides (its body, its path).
+    /// The key of a request to `operation` that says `parts` besides (its body, its path);
+    /// `length` is the contract's bounds on the key, in characters (the generated parameter
+    /// struct states them: dropshot does not check them on a header).
     pub fn new(
         key: String,
+        length: RangeInclusive<usize>,
         operation: &str,
         parts: &[&str],
     ) -> Result<Idempotency, InvalidIdempotencyKey> {
-        // dropshot does not check the contract's bounds on a header.
-        if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_MAX {
-            return Err(InvalidIdempotencyKey);
+        if !length.contains(&key.chars().count()) {
+            return Err(InvalidIdempotencyKey(length));
         }
         let mut material = String::from(operation);
         for p in parts {
@@ -96,15 +97,20 @@ mod tests {
 
     #[test]
     fn keys_are_bounded_in_characters_and_fingerprint_the_whole_request() {
-        assert!(Idempotency::new(String::new(), "op", &[]).is_err());
-        assert!(Idempotency::new("é".repeat(IDEMPOTENCY_KEY_MAX), "op", &[]).is_ok());
-        assert!(Idempotency::new("k".repeat(IDEMPOTENCY_KEY_MAX + 1), "op", &[]).is_err());
-        let a = Idempotency::new("k".into(), "op", &["a@x.com", "Agent"]).unwrap();
-        let b = Idempotency::new("k".into(), "op", &["a@x.com", "Admin"]).unwrap();
-        let c = Idempotency::new("k".into(), "other", &["a@x.com", "Agent"]).unwrap();
+        let key = |k: String, op, parts: &[&str]| Idempotency::new(k, 1..=255, op, parts);
+        assert!(key(String::new(), "op", &[]).is_err());
+        assert!(key("é".repeat(255), "op", &[]).is_ok());
+        let too_long = key("k".repeat(256), "op", &[]).unwrap_err();
+        assert_eq!(
+            too_long.to_string(),
+            "Idempotency-Key must be 1 to 255 characters long."
+        );
+        let a = key("k".into(), "op", &["a@x.com", "Agent"]).unwrap();
+        let b = key("k".into(), "op", &["a@x.com", "Admin"]).unwrap();
+        let c = key("k".into(), "other", &["a@x.com", "Agent"]).unwrap();
         assert_ne!(a.request_hash, b.request_hash);
         assert_ne!(a.request_hash, c.request_hash);
-        let again = Idempotency::new("k".into(), "op", &["a@x.com", "Agent"]).unwrap();
+        let again = key("k".into(), "op", &["a@x.com", "Agent"]).unwrap();
         assert_eq!(a.request_hash, again.request_hash);
     }
 }

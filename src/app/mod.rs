@@ -351,8 +351,7 @@ fn queue_email<R: Render>(
     render: &R,
     now: DateTime<Utc>,
 ) -> Result<Queued<R::Body>, Unexpected> {
-    let outbox_id =
-        tx.insert_outbox(&invitation.business_id, &invitation.id, kind.as_str(), now)?;
+    let outbox_id = tx.insert_outbox(&invitation.business_id, &invitation.id, kind, now)?;
     if let Some(idem) = idem {
         let message =
             delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);

@@ -9,26 +9,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Invitation, Status, StoredStatus, mask_email};
 
-/// Which email an outbox row carries: the first invitation, or a resent copy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EmailKind {
-    Invite,
-    Resend,
-}
-
-impl EmailKind {
-    /// The name stored in the outbox's `kind` column.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::Invite => "invite",
-            EmailKind::Resend => "resend",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EmailKind> {
-        [EmailKind::Invite, EmailKind::Resend]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+super::named_enum! {
+    /// Which email an outbox row carries: the first invitation, or a resent copy.
+    EmailKind {
+        Invite = "invite",
+        Resend = "resend",
     }
 }
 
@@ -398,9 +383,9 @@ mod tests {
 
     #[test]
     fn email_kinds_have_one_stored_name_each() {
-        for k in [EmailKind::Invite, EmailKind::Resend] {
-            assert_eq!(EmailKind::parse(k.as_str()), Some(k));
+        for k in EmailKind::ALL {
+            assert_eq!(k.as_str().parse::<EmailKind>(), Ok(*k));
         }
-        assert_eq!(EmailKind::parse("other"), None);
+        assert!("other".parse::<EmailKind>().is_err());
     }
 }

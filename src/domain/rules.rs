@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Invitation, License, Role, Status, StoredStatus};
+use super::{BillingStatus, Invitation, License, Role, Status, StoredStatus};
 
 /// The configurable limits and periods.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub fn check_resend(
 /// A seat taken on the business's subscription item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeatGrant {
-    pub billing_status: String,
+    pub billing_status: BillingStatus,
     /// The item's quantity after taking the seat.
     pub quantity: i64,
     /// The period end used for proration.
@@ -281,7 +281,7 @@ mod tests {
             "no license at all"
         );
         inv.license = Some(License {
-            billing_status: "active".into(),
+            billing_status: BillingStatus::Included,
             quantity: 3,
             renewal_date: later,
             activated_at: inv.created_at,
@@ -310,7 +310,7 @@ mod tests {
         inv.send_failure_reason = Some("550 no such user".into());
         let now = inv.expires_at + Duration::days(2);
         let seat = SeatGrant {
-            billing_status: "active".into(),
+            billing_status: BillingStatus::Included,
             quantity: 4,
             renewal_date: now + Duration::days(20),
         };

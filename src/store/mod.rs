@@ -16,7 +16,8 @@ pub mod sqlite;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::{Invitation, License, Role, StoredStatus};
+use crate::domain::delivery::EmailKind;
+use crate::domain::{Invitation, License, Role};
 
 /// A failure of the database itself (not of a business rule): a 500 with the cause logged.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +148,7 @@ pub trait Tx {
         &mut self,
         business_id: &str,
         invitation_id: &str,
-        kind: &str,
+        kind: EmailKind,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
     /// Claims up to `limit` due rows until `lease_until`.
@@ -289,42 +290,12 @@ pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreEr
     ms.map(time).transpose()
 }
 
-pub(crate) fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::Owner => "Owner",
-        Role::Admin => "Admin",
-        Role::Agent => "Agent",
-    }
-}
-
-pub(crate) fn parse_role(s: &str) -> Result<Role, StoreError> {
-    Ok(match s {
-        "Owner" => Role::Owner,
-        "Admin" => Role::Admin,
-        "Agent" => Role::Agent,
-        other => return Err(StoreError::Corrupt(format!("role {other:?}"))),
-    })
-}
-
-pub(crate) fn status_str(s: StoredStatus) -> &'static str {
-    match s {
-        StoredStatus::Pending => "Pending",
-        StoredStatus::Resent => "Resent",
-        StoredStatus::FailedToSend => "FailedToSend",
-        StoredStatus::Accepted => "Accepted",
-        StoredStatus::Revoked => "Revoked",
-    }
-}
-
-pub(crate) fn parse_status(s: &str) -> Result<StoredStatus, StoreError> {
-    Ok(match s {
-        "Pending" => StoredStatus::Pending,
-        "Resent" => StoredStatus::Resent,
-        "FailedToSend" => StoredStatus::FailedToSend,
-        "Accepted" => StoredStatus::Accepted,
-        "Revoked" => StoredStatus::Revoked,
-        other => return Err(StoreError::Corrupt(format!("status {other:?}"))),
-    })
+/// A stored name of one of the domain's named values, or the store's complaint that it is not.
+pub(crate) fn parse_name<T: std::str::FromStr<Err = crate::domain::UnknownName>>(
+    s: &str,
+) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|e: crate::domain::UnknownName| StoreError::Corrupt(e.to_string()))
 }
 
 /// The invitation columns every query selects, in the order [`InvitationColumns`] reads them.
@@ -344,7 +315,7 @@ pub(crate) trait InvitationColumns {
     fn invitation_record(&self) -> Result<InvitationRecord, StoreError> {
         let license = match self.opt_int(16)? {
             Some(activated) => Some(License {
-                billing_status: self.opt_text(13)?.unwrap_or_default(),
+                billing_status: parse_name(&self.opt_text(13)?.unwrap_or_default())?,
                 quantity: self.opt_int(14)?.unwrap_or_default(),
                 renewal_date: time(self.opt_int(15)?.unwrap_or(activated))?,
                 activated_at: time(activated)?,
@@ -358,8 +329,8 @@ pub(crate) trait InvitationColumns {
                 business_id: self.text(1)?,
                 business_name: self.text(2)?,
                 email: self.text(3)?,
-                role: parse_role(&self.text(4)?)?,
-                status: parse_status(&self.text(5)?)?,
+                role: parse_name(&self.text(4)?)?,
+                status: parse_name(&self.text(5)?)?,
                 created_at: time(self.int(6)?)?,
                 expires_at: time(self.int(7)?)?,
                 sent_at: opt_time(self.opt_int(8)?)?,
@@ -391,7 +362,7 @@ pub(crate) struct InvitationValues {
     pub accepted_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub send_failure_reason: Option<String>,
-    pub license_billing_status: Option<String>,
+    pub license_billing_status: Option<&'static str>,
     pub license_quantity: Option<i64>,
     pub license_renewal_date: Option<i64>,
     pub license_activated_at: Option<i64>,
@@ -407,8 +378,8 @@ impl InvitationValues {
             business_id: i.business_id.clone(),
             email: i.email.clone(),
             email_normalized: r.email_normalized.clone(),
-            role: role_str(i.role),
-            status: status_str(i.status),
+            role: i.role.as_str(),
+            status: i.status.as_str(),
             token_nonce: r.token_nonce.clone(),
             created_at: millis(i.created_at),
             expires_at: millis(i.expires_at),
@@ -417,7 +388,7 @@ impl InvitationValues {
             accepted_at: i.accepted_at.map(millis),
             revoked_at: i.revoked_at.map(millis),
             send_failure_reason: i.send_failure_reason.clone(),
-            license_billing_status: l.map(|l| l.billing_status.clone()),
+            license_billing_status: l.map(|l| l.billing_status.as_str()),
             license_quantity: l.map(|l| l.quantity),
             license_renewal_date: l.map(|l| millis(l.renewal_date)),
             license_activated_at: l.map(|l| millis(l.activated_at)),
@@ -497,7 +468,7 @@ pub struct OutboxRow {
     pub id: i64,
     pub business_id: String,
     pub invitation_id: String,
-    pub kind: String,
+    pub kind: EmailKind,
     /// Attempts made before this one.
     pub attempts: i64,
 }

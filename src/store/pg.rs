@@ -121,7 +121,7 @@ fn member(row: &Row) -> Result<Member, StoreError> {
         business_id: row.try_get(0)?,
         user_id: row.try_get(1)?,
         email: row.try_get(2)?,
-        role: parse_role(row.try_get(3)?)?,
+        role: parse_name(row.try_get(3)?)?,
     })
 }
 
@@ -213,7 +213,7 @@ impl Tx for PgTx<'_, '_> {
     ) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO members (business_id, user_id, email, email_normalized, role, first_name, last_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&m.business_id, &m.user_id, &m.email, &m.email.to_lowercase(), &role_str(m.role), &first_name, &last_name, &millis(now)],
+            &[&m.business_id, &m.user_id, &m.email, &m.email.to_lowercase(), &m.role.as_str(), &first_name, &last_name, &millis(now)],
         )?;
         Ok(())
     }
@@ -311,12 +311,12 @@ impl Tx for PgTx<'_, '_> {
         &mut self,
         business_id: &str,
         invitation_id: &str,
-        kind: &str,
+        kind: EmailKind,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let row = self.tx.query_one(
             "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
-            &[&business_id, &invitation_id, &kind, &millis(now)],
+            &[&business_id, &invitation_id, &kind.as_str(), &millis(now)],
         )?;
         Ok(row.try_get(0)?)
     }
@@ -339,7 +339,7 @@ impl Tx for PgTx<'_, '_> {
                     id: r.try_get(0)?,
                     business_id: r.try_get(1)?,
                     invitation_id: r.try_get(2)?,
-                    kind: r.try_get(3)?,
+                    kind: parse_name(r.try_get(3)?)?,
                     attempts: r.try_get(4)?,
                 })
             })

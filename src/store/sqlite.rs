@@ -155,7 +155,7 @@ fn member(t: (String, String, String, String)) -> Result<Member, StoreError> {
         business_id: t.0,
         user_id: t.1,
         email: t.2,
-        role: parse_role(&t.3)?,
+        role: parse_name(&t.3)?,
     })
 }
 
@@ -214,7 +214,7 @@ impl Tx for SqliteTx<'_> {
         self.tx.prepare_cached(
             "INSERT INTO members (business_id, user_id, email, email_normalized, role, first_name, last_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![m.business_id, m.user_id, m.email, m.email.to_lowercase(), role_str(m.role), first_name, last_name, millis(now)])?;
+        .execute(params![m.business_id, m.user_id, m.email, m.email.to_lowercase(), m.role.as_str(), first_name, last_name, millis(now)])?;
         Ok(())
     }
 
@@ -313,12 +313,12 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         business_id: &str,
         invitation_id: &str,
-        kind: &str,
+        kind: EmailKind,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         self.tx
             .prepare_cached("INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES (?1, ?2, ?3, ?4, ?4)")?
-            .execute(params![business_id, invitation_id, kind, millis(now)])?;
+            .execute(params![business_id, invitation_id, kind.as_str(), millis(now)])?;
         Ok(self.tx.last_insert_rowid())
     }
 
@@ -330,15 +330,25 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self.tx.prepare_cached(CLAIM_OUTBOX_SQLITE)?;
         let rows = stmt.query_map(params![millis(now), millis(lease_until), limit], |r| {
-            Ok(OutboxRow {
-                id: r.get(0)?,
-                business_id: r.get(1)?,
-                invitation_id: r.get(2)?,
-                kind: r.get(3)?,
-                attempts: r.get(4)?,
-            })
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, String>(3)?,
+                r.get(4)?,
+            ))
         })?;
-        let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, business_id, invitation_id, kind, attempts) = row?;
+            out.push(OutboxRow {
+                id,
+                business_id,
+                invitation_id,
+                kind: parse_name(&kind)?,
+                attempts,
+            });
+        }
         out.sort_by_key(|r| r.id);
         Ok(out)
     }
