@@ -105,14 +105,28 @@ CASES = [
 
 
 def copy_tree(dest):
+    """Makes `dest` a copy of the tracked files, writing only files whose content differs.
+
+    A rewritten file gets the current time, so cargo sees a restored openapi.json as changed
+    (copying the checkout's older mtime back would leave the mutated build looking fresh), and
+    files a case did not touch keep theirs, so cargo does not rebuild every crate for every case.
+    """
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    tracked = {f.decode() for f in files if f}
     if dest.exists():
-        shutil.rmtree(dest)
-    for f in filter(None, files):
-        src = ROOT / f.decode()
-        target = dest / f.decode()
+        for p in sorted(dest.rglob("*"), reverse=True):
+            rel = p.relative_to(dest).as_posix()
+            if p.is_file() and rel not in tracked:
+                p.unlink()
+    for f in sorted(tracked):
+        src = ROOT / f
+        target = dest / f
+        data = src.read_bytes()
+        if target.exists() and target.read_bytes() == data:
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
+        target.write_bytes(data)
+        shutil.copymode(src, target)
 
 
 def run(cmd, tree, env):

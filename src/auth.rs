@@ -1,4 +1,5 @@
-//! Bearer JWT -> the caller's identity.
+//! Bearer JWT -> the caller's identity. Used by the API layer and the CLI; must never import the
+//! application layer, the store or the mail transport.
 //!
 //! Every trusted key is bound to the algorithms it may verify: the HS256 secret verifies HS256
 //! only, an RSA public key RS256 only, a P-256 key ES256 only. A token's `alg` picks among those

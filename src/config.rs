@@ -1,5 +1,6 @@
 //! Settings from flags and the environment (a flag wins over its variable), with safe defaults
-//! so that `serve` runs with nothing configured.
+//! so that `serve` runs with nothing configured. Read by `main`; must never be imported by the
+//! domain, the application layer or the API.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! `serve --demo`: two businesses with an Owner, an Admin and an Agent each, an invitation each
-//! that can be resent at once, and a ready-to-paste token per member.
+//! that can be resent at once, and a ready-to-paste token per member. Seeds through the
+//! application layer only; must never import the store.
 
 use chrono::{Duration, Utc};
 use serde::Serialize;

@@ -1,4 +1,5 @@
-//! RFC 9457 problem details: the error format of every operation.
+//! RFC 9457 problem details: the error format of every operation. Must never import the
+//! application layer, the store or the mail transport.
 //!
 //! The wire shape is the generated [`Problem`]; this module gives it the catalogue of problem
 //! types (each with a stable `type` URI, title and status) and dropshot's error traits. Problems

@@ -1,5 +1,6 @@
 //! Building and starting the HTTP server: the generated API with our implementation, plus the
-//! contract itself at `GET /openapi.json` (outside the documented API).
+//! contract itself at `GET /openapi.json` (outside the documented API). Wiring: it may import any
+//! layer, and nothing but `main` and the tests imports it.
 
 use std::net::SocketAddr;
 

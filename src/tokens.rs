@@ -1,4 +1,5 @@
-//! Acceptance tokens: `<invitation id>.<HMAC-SHA256(server key, id:nonce)>`.
+//! Acceptance tokens: `<invitation id>.<HMAC-SHA256(server key, id:nonce)>`. Pure apart from
+//! randomness; must never import the store, the application layer or the API.
 //!
 //! The token is derived, never stored: a copy of the database (which holds the nonce but not the
 //! key) is not enough to accept an invitation, and resend can send the same token again because
@@ -33,7 +34,7 @@ impl TokenKey {
     /// The acceptance token of an invitation.
     pub fn token(&self, invitation_id: &str, nonce: &str) -> String {
         let tag = hmac::sign(&self.0, Self::message(invitation_id, nonce).as_bytes());
-        format!("{invitation_id}.{}", hex(tag.as_ref()))
+        format!("{invitation_id}.{}", hex::encode(tag.as_ref()))
     }
 
     /// Whether `token` is the acceptance token of this invitation.
@@ -41,7 +42,9 @@ impl TokenKey {
         let Some((id, mac)) = token.split_once('.') else {
             return false;
         };
-        let Some(tag) = unhex(mac) else { return false };
+        let Ok(tag) = hex::decode(mac) else {
+            return false;
+        };
         id == invitation_id
             && hmac::verify(
                 &self.0,
@@ -58,25 +61,11 @@ pub fn invitation_id_of(token: &str) -> Option<&str> {
     (crate::domain::could_be_id(id) && mac.len() == 64).then_some(id)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// Fresh random material, hex-encoded.
-pub fn random_hex(bytes: usize) -> String {
+/// A fresh per-invitation nonce: random material, hex-encoded.
+pub fn random_nonce(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("the operating system provides randomness");
-    hex(&buf)
+    hex::encode(buf)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 // A handler's refusal is the response it gives, by value, through the generated response enum.
 #![allow(clippy::result_large_err)]
 
-pub mod wire_map;
+pub mod mapping;
 
 use chrono::{DateTime, Utc};
 use dropshot::{Header, Path, RequestContext, TypedBody};
@@ -95,7 +95,7 @@ struct Wire;
 impl Render for Wire {
     type Body = BusinessInvitation;
     fn render(&self, inv: &Invitation, now: DateTime<Utc>, message: String) -> BusinessInvitation {
-        wire_map::invitation(inv, now, Some(message))
+        mapping::invitation(inv, now, Some(message))
     }
 }
 
@@ -128,7 +128,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
             {
                 Ok((inv, now)) => {
                     let message = format!("Welcome to {}.", inv.business_name);
-                    R::Ok(wire_map::invitation(&inv, now, Some(message)))
+                    R::Ok(mapping::invitation(&inv, now, Some(message)))
                 }
                 Err(e) => R::Problem(refuse(&rqctx, e)),
             },
@@ -142,7 +142,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
         use GetBusinessInvitationByTokenResponse as R;
         let token = path.into_inner().token;
         Ok(match rqctx.context().app.lookup(token).await {
-            Ok((inv, now)) => R::Ok(wire_map::invitation(&inv, now, None)),
+            Ok((inv, now)) => R::Ok(mapping::invitation(&inv, now, None)),
             Err(e) => R::Problem(refuse(&rqctx, e)),
         })
     }
@@ -154,7 +154,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
         let identity = answer!(R, authenticate(&rqctx));
         Ok(match rqctx.context().app.list(identity).await {
             Ok((invitations, now)) => {
-                R::Ok(invitations.iter().map(|i| wire_map::row(i, now)).collect())
+                R::Ok(invitations.iter().map(|i| mapping::row(i, now)).collect())
             }
             Err(e) => R::Problem(refuse(&rqctx, e)),
         })
@@ -170,7 +170,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
         let body = body.into_inner();
         let role = body
             .role
-            .map(wire_map::role_from_wire)
+            .map(mapping::role_from_wire)
             .unwrap_or(Role::Agent);
         let idem = answer!(
             R,
@@ -180,7 +180,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
                 CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
                     ..=CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
                 "createBusinessInvitation",
-                &[&body.email, wire_map::role(role).as_str()],
+                &[&body.email, mapping::role(role).as_str()],
             )
         );
         let app = &rqctx.context().app;

@@ -176,7 +176,7 @@ impl App {
                         }),
                     },
                     email_normalized: email.normalized(),
-                    token_nonce: tokens::random_hex(16),
+                    token_nonce: tokens::random_nonce(16),
                 };
                 tx.insert_invitation(&record)?;
                 Ok(queue_email(

@@ -52,7 +52,7 @@ impl Idempotency {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
         Ok(Idempotency {
             key,
-            request_hash: crate::tokens::hex(digest.as_ref()),
+            request_hash: hex::encode(digest.as_ref()),
         })
     }
 

@@ -5,7 +5,7 @@
 //!
 //! Wire types are generated from the contract and change when it changes; the domain keeps its
 //! own types so that a contract change surfaces as a compile error in the mapping
-//! (`api::wire_map`), where a person decides what the server should now produce.
+//! (`api::mapping`), where a person decides what the server should now produce.
 
 pub mod delivery;
 pub mod rules;

@@ -8,8 +8,13 @@
 //! `BEGIN IMMEDIATE` holds the single write lock already), so limits, seat counts and idempotency
 //! records of one business are decided by one transaction at a time, however many replicas run.
 //!
-//! SQL is written once in PostgreSQL's `$n` style; the SQLite side rewrites it to `?n`.
-//! Times are milliseconds since the Unix epoch in both databases.
+//! Times are milliseconds since the Unix epoch in both databases. Some statements (the
+//! invitation and outbox ones here) are written once in PostgreSQL's `$n` style and rewritten to
+//! `?n` for SQLite; most are still written twice, once per driver in `sqlite.rs` and `pg.rs`:
+//! rebuilding the store with every statement written once is the performance issue's work.
+//!
+//! Used by the application layer (and billing) only; must never import the API, the mail
+//! transport or the application layer.
 
 pub mod pg;
 pub mod sqlite;

@@ -1,5 +1,7 @@
-//! Domain -> wire. This is where a change to the contract's shapes reaches the code: a removed
-//! enum value, a field made required or retyped in `openapi.json` stops the build here.
+//! Domain <-> wire: the one place the domain's types and the wire types meet. This is where a
+//! change to the contract's shapes reaches the code: a removed enum value, a field made required
+//! or retyped in `openapi.json` stops the build here. Must never import the store or the mail
+//! transport.
 
 use chrono::{DateTime, Utc};
 
