@@ -10,6 +10,7 @@
 //! the role the token claims. The role that counts is the one stored for the membership; the
 //! token's role is informative only.
 
+use crate::domain::{BusinessId, UserId};
 use std::path::PathBuf;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
@@ -48,8 +49,9 @@ pub enum Audience {
 /// Who is calling, as the token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    pub user_id: String,
-    pub business_id: String,
+    pub user_id: UserId,
+    pub business_id: BusinessId,
+    /// The token's `role` claim, as it says; the stored membership's role is what counts.
     pub token_role: Option<String>,
 }
 
@@ -225,21 +227,17 @@ impl Verifier {
             match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
                 Ok(data) => {
                     let c = data.claims;
-                    // Identity providers' ids vary ("auth0|5f7c…", "google-oauth2|…"), so only
-                    // what no id contains is refused: emptiness, control characters (a NUL would
-                    // not even reach PostgreSQL's text columns), and absurd lengths.
-                    let plausible = |s: &str| {
-                        !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control)
-                    };
-                    if !plausible(&c.sub) || !plausible(&c.org_id) {
+                    let (Ok(user_id), Ok(business_id)) =
+                        (UserId::parse(&c.sub), BusinessId::parse(&c.org_id))
+                    else {
                         return Err(AuthError::Claims(
                             "sub and org_id must be non-empty ids without control characters"
                                 .into(),
                         ));
-                    }
+                    };
                     return Ok(Identity {
-                        user_id: c.sub,
-                        business_id: c.org_id,
+                        user_id,
+                        business_id,
                         token_role: c.role,
                     });
                 }
@@ -331,8 +329,8 @@ mod tests {
         assert_eq!(
             id,
             Identity {
-                user_id: "usr_1".into(),
-                business_id: "biz_1".into(),
+                user_id: UserId::parse("usr_1").unwrap(),
+                business_id: BusinessId::parse("biz_1").unwrap(),
                 token_role: Some("Admin".into())
             }
         );
@@ -545,7 +543,10 @@ mod tests {
         sign: impl Fn(bool, Option<&str>) -> String,
     ) {
         let verify = |first: bool, kid: Option<&str>| v.verify(Some(&bearer(&sign(first, kid))));
-        assert_eq!(verify(true, Some(kids[0])).unwrap().business_id, "biz_1");
+        assert_eq!(
+            verify(true, Some(kids[0])).unwrap().business_id.as_str(),
+            "biz_1"
+        );
         assert!(verify(false, Some(kids[1])).is_ok());
         assert_eq!(
             verify(false, Some(kids[0])),
@@ -663,7 +664,7 @@ mod tests {
             ..Default::default()
         });
         let identity = v.verify(Some(&bearer(&rs256_token(&key, None)))).unwrap();
-        assert_eq!(identity.business_id, "biz_1");
+        assert_eq!(identity.business_id.as_str(), "biz_1");
         assert_eq!(
             v.verify(Some(&bearer(&rs256_token(&other, None)))),
             Err(AuthError::BadSignature),

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Datelike, Duration, Months, Utc};
 
 use crate::domain::rules::{Policy, SeatGrant};
-use crate::domain::{BillingStatus, Invitation};
+use crate::domain::{BillingStatus, Invitation, InvitationId};
 use crate::store::{Business, LedgerEntry, StoreError, Tx};
 
 /// The end of the monthly billing period `now` falls in, for a subscription started at `anchor`.
@@ -59,7 +59,7 @@ pub fn seat_available(business: &Business, policy: &Policy) -> bool {
 fn change_seats(
     tx: &mut dyn Tx,
     business: &mut Business,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     delta: i64,
     reason: &str,
     now: DateTime<Utc>,
@@ -70,7 +70,7 @@ fn change_seats(
     tx.insert_ledger(
         &LedgerEntry {
             business_id: business.id.clone(),
-            invitation_id: Some(invitation_id.to_string()),
+            invitation_id: Some(invitation_id.clone()),
             delta,
             quantity_after: business.seat_quantity,
             reason: reason.to_string(),
@@ -86,7 +86,7 @@ fn change_seats(
 pub fn take_seat(
     tx: &mut dyn Tx,
     business: &mut Business,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     reason: &str,
     now: DateTime<Utc>,
     policy: &Policy,
@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn the_seat_limit_counts_every_seat_on_the_item() {
         let business = |quantity| Business {
-            id: "biz_1".into(),
+            id: crate::domain::BusinessId::from_stored("biz_1".into()),
             name: "Acme".into(),
             seat_quantity: quantity,
             included_seats: 1,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::app::{App, NoBody, Queued};
 use crate::auth::{self, Claims, Identity};
 use crate::domain::Role;
+use crate::domain::{BusinessId, UserId};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,8 +67,8 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
             .await
             .is_ok();
         let owner = Identity {
-            user_id: members[0].0.clone(),
-            business_id: id.to_string(),
+            user_id: UserId::parse(&members[0].0)?,
+            business_id: BusinessId::parse(&id)?,
             token_role: None,
         };
         let mut invitation_ids = Vec::new();
@@ -85,10 +86,10 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
                 )
                 .await?;
             if let Queued::Fresh { invitation, .. } = queued {
-                invitation_ids.push(invitation.id);
+                invitation_ids.push(invitation.id.to_string());
             }
         } else if let Ok((invitations, _)) = app.list(owner).await {
-            invitation_ids.extend(invitations.into_iter().map(|i| i.id));
+            invitation_ids.extend(invitations.into_iter().map(|i| i.id.to_string()));
         }
         let now = jsonwebtoken::get_current_timestamp();
         let members = members

@@ -47,8 +47,8 @@ pub fn invitation(
     let license = inv.license.as_ref();
     BusinessInvitation {
         safe_message,
-        id: inv.id.clone(),
-        business_id: inv.business_id.clone(),
+        id: inv.id.to_string(),
+        business_id: inv.business_id.to_string(),
         business_name: inv.business_name.clone(),
         email: inv.email.clone(),
         role: role(inv.role),
@@ -123,8 +123,8 @@ mod tests {
     fn maps_every_field_with_the_status_computed_at_read_time() {
         let created = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
         let inv = Invitation {
-            id: "inv_1".into(),
-            business_id: "biz_1".into(),
+            id: crate::domain::InvitationId::from_stored("inv_1".into()),
+            business_id: crate::domain::BusinessId::from_stored("biz_1".into()),
             business_name: "Acme".into(),
             email: "ann@example.com".into(),
             role: Role::Admin,

@@ -17,7 +17,7 @@ use slog::error;
 use crate::app::{App, Idempotency, OperationError, Render};
 use crate::auth::{AuthError, Identity, Verifier};
 use crate::contract::*;
-use crate::domain::{Invitation, Role};
+use crate::domain::{Invitation, InvitationId, Role};
 use crate::problem::{Problem, ProblemType, ProblemWithHeaders};
 use crate::wire::{
     AcceptBusinessInvitationRequest, BusinessInvitation, CreateBusinessInvitationRequest,
@@ -198,7 +198,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
     ) -> Result<RevokeBusinessInvitationResponse, Problem> {
         use RevokeBusinessInvitationResponse as R;
         let identity = answer!(R, authenticate(&rqctx));
-        let id = path.into_inner().invitation_id;
+        let id = InvitationId::parse(&path.into_inner().invitation_id);
         Ok(match rqctx.context().app.revoke(identity, id).await {
             Ok(()) => R::NoContent,
             Err(e) => R::Problem(refuse(&rqctx, e)),
@@ -212,7 +212,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
     ) -> Result<ResendBusinessInvitationResponse, Problem> {
         use ResendBusinessInvitationResponse as R;
         let identity = answer!(R, authenticate(&rqctx));
-        let id = path.into_inner().invitation_id;
+        let raw_id = path.into_inner().invitation_id;
         let idem = answer!(
             R,
             idempotency(
@@ -221,9 +221,10 @@ impl LeadpingInvitationsApi for InvitationsApi {
                 ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
                     ..=ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
                 "resendBusinessInvitation",
-                &[&id],
+                &[&raw_id],
             )
         );
+        let id = InvitationId::parse(&raw_id);
         Ok(
             match rqctx.context().app.resend(identity, id, idem, Wire).await {
                 Ok(invitation) => R::Ok(invitation),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, Unexpected, now, operation_error};
-use crate::domain::{EmailAddress, Invitation, Status, StoredStatus};
+use crate::domain::{EmailAddress, Invitation, Status, StoredStatus, UserId};
 use crate::problem::{ProblemType, ProblemWithHeaders};
 use crate::store::Member;
 
@@ -97,7 +97,7 @@ impl App {
                 }
                 let member = Member {
                     business_id: record.invitation.business_id.clone(),
-                    user_id: format!("usr_{}", uuid::Uuid::new_v4().simple()),
+                    user_id: UserId::generate(),
                     email: record.invitation.email.clone(),
                     role: record.invitation.role,
                 };

@@ -11,7 +11,7 @@ use crate::auth::Identity;
 use crate::billing;
 use crate::domain::delivery::EmailKind;
 use crate::domain::rules;
-use crate::domain::{EmailAddress, Invitation, License, Role, StoredStatus};
+use crate::domain::{EmailAddress, Invitation, InvitationId, License, Role, StoredStatus};
 use crate::problem::{ProblemType, ProblemWithHeaders};
 use crate::store::InvitationRecord;
 use crate::tokens;
@@ -146,7 +146,7 @@ impl App {
                     now,
                     &policy,
                 )?;
-                let id = format!("inv_{}", uuid::Uuid::new_v4().simple());
+                let id = InvitationId::generate();
                 let Some(seat) =
                     billing::take_seat(tx, &mut business, &id, "invitation created", now, &policy)?
                 else {

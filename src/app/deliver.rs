@@ -11,6 +11,7 @@
 use lettre::message::Mailbox;
 
 use super::{App, now};
+use crate::domain::OutboxId;
 use crate::domain::delivery::{self, EmailKind, RetryPolicy, RowChange, SendOutcome};
 use crate::mail::{Invite, Mailer, accept_link, compose};
 use crate::store::{InvitationRecord, OutboxRow, StoreError};
@@ -139,8 +140,8 @@ impl DeliveryLoop {
             }
         };
         let invite = Invite {
-            outbox_id: row.id,
-            invitation_id: &r.invitation.id,
+            outbox_id: row.id.0,
+            invitation_id: r.invitation.id.as_str(),
             to: &r.invitation.email,
             business_name: &r.invitation.business_name,
             role: r.invitation.role,
@@ -167,7 +168,7 @@ impl DeliveryLoop {
     }
 
     /// Sends one claimed row and records the outcome; returns the row's id.
-    async fn deliver(&self, row: OutboxRow) -> Result<i64, StoreError> {
+    async fn deliver(&self, row: OutboxRow) -> Result<OutboxId, StoreError> {
         let (bid, iid) = (row.business_id.clone(), row.invitation_id.clone());
         let record = self
             .app

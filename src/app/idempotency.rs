@@ -6,6 +6,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::BusinessId;
 use crate::store::{StoreError, StoredResponse, Tx};
 
 /// How long a stored idempotent response is replayed.
@@ -60,7 +61,7 @@ impl Idempotency {
     pub(super) fn replay<B: serde::de::DeserializeOwned>(
         &self,
         tx: &mut dyn Tx,
-        business_id: &str,
+        business_id: &BusinessId,
         now: DateTime<Utc>,
     ) -> Result<Option<Replay<B>>, super::Unexpected> {
         let Some(stored) =
@@ -78,7 +79,7 @@ impl Idempotency {
     pub(super) fn save(
         &self,
         tx: &mut dyn Tx,
-        business_id: &str,
+        business_id: &BusinessId,
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

@@ -41,7 +41,7 @@ impl App {
             return Ok(None);
         };
         Ok(tx
-            .invitation_by_id(id)?
+            .invitation_by_id(&id)?
             .filter(|r| self.tokens.verify(token, &r.invitation.id, &r.token_nonce)))
     }
 

@@ -26,9 +26,9 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, broadcast};
 
 use crate::auth::Identity;
-use crate::domain::Invitation;
 use crate::domain::delivery::{self, EmailKind, EmailState};
 use crate::domain::rules::{self, Policy};
+use crate::domain::{BusinessId, Invitation, InvitationId, OutboxId};
 use crate::store::{Business, InvitationRecord, Member, Store, StoreError, Tx};
 use crate::tokens::TokenKey;
 
@@ -60,7 +60,7 @@ pub struct App {
 #[derive(Debug)]
 struct OutboxSignals {
     queued: Notify,
-    settled: broadcast::Sender<i64>,
+    settled: broadcast::Sender<OutboxId>,
 }
 
 /// A failure that no business rule explains (the database down, a bug): answered as an opaque
@@ -138,7 +138,7 @@ pub enum Queued<B> {
     Fresh {
         invitation: Box<Invitation>,
         /// The outbox row of the email this change queued.
-        outbox_id: i64,
+        outbox_id: OutboxId,
         /// The key the response is stored under, to be updated once the wait is over.
         idempotency_key: Option<String>,
     },
@@ -172,13 +172,13 @@ impl App {
     }
 
     /// Tells the requests waiting on `outbox_id` that it has something to report.
-    fn settled(&self, outbox_id: i64) {
+    fn settled(&self, outbox_id: OutboxId) {
         // No receiver is no waiter: nothing to tell.
         let _ = self.signals.settled.send(outbox_id);
     }
 
     /// The state of one outbox row, in a transaction of its own.
-    async fn email_state(&self, outbox_id: i64) -> Result<Option<EmailState>, StoreError> {
+    async fn email_state(&self, outbox_id: OutboxId) -> Result<Option<EmailState>, StoreError> {
         self.store
             .transaction(move |tx| tx.outbox_state(outbox_id))
             .await
@@ -188,7 +188,7 @@ impl App {
     /// superseded it) or [`App::delivery_wait`] passes; returns the row's state then.
     pub async fn wait_for_first_attempt(
         &self,
-        outbox_id: i64,
+        outbox_id: OutboxId,
     ) -> Result<Option<EmailState>, StoreError> {
         let mut settled = self.signals.settled.subscribe();
         self.queued();
@@ -290,17 +290,17 @@ fn member_and_locked_business(
         .map(|business| (me, business)))
 }
 
-/// The business's invitation with this client-given id; ids the server cannot have issued are
-/// unknown without a query.
+/// The business's invitation with this client-given id; `None` stands for an id the server cannot
+/// have issued (it did not parse), unknown without a query.
 fn invitation_in(
     tx: &mut dyn Tx,
-    business_id: &str,
-    id: &str,
+    business_id: &BusinessId,
+    id: Option<&InvitationId>,
 ) -> Result<Option<InvitationRecord>, StoreError> {
-    if !crate::domain::could_be_id(id) {
-        return Ok(None);
+    match id {
+        Some(id) => tx.invitation(business_id, id),
+        None => Ok(None),
     }
-    tx.invitation(business_id, id)
 }
 
 /// Why an invitation email may not go to an address now; create and resend refuse the same way.
@@ -319,9 +319,9 @@ enum EmailRefusal {
 /// holding a seat), and the daily cap not reached.
 fn may_email<E: From<EmailRefusal> + From<StoreError>>(
     tx: &mut dyn Tx,
-    business_id: &str,
+    business_id: &BusinessId,
     email_normalized: &str,
-    invitation_id: Option<&str>,
+    invitation_id: Option<&InvitationId>,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<(), E> {
@@ -331,7 +331,7 @@ fn may_email<E: From<EmailRefusal> + From<StoreError>>(
     if tx
         .outstanding_for_email(business_id, email_normalized, now)?
         .iter()
-        .any(|other| Some(other.invitation.id.as_str()) != invitation_id)
+        .any(|other| Some(&other.invitation.id) != invitation_id)
     {
         return Err(EmailRefusal::DuplicateInvitation.into());
     }

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::auth::Identity;
 use crate::billing;
+use crate::domain::InvitationId;
 use crate::domain::delivery::EmailKind;
 use crate::domain::rules::{self, ResendRefusal};
 use crate::problem::{ProblemType, ProblemWithHeaders};
@@ -119,11 +120,12 @@ impl From<ResendError> for ProblemWithHeaders {
 
 impl App {
     /// Resends an invitation of the caller's business, and answers once the new email's first
-    /// attempt is known (or the delivery wait is over).
+    /// attempt is known (or the delivery wait is over). `None` stands for an id the server
+    /// cannot have issued: a 404 once the caller is known to be a member.
     pub async fn resend<R: Render>(
         &self,
         identity: Identity,
-        invitation_id: String,
+        invitation_id: Option<InvitationId>,
         idem: Option<Idempotency>,
         render: R,
     ) -> Result<R::Body, ResendError> {
@@ -143,7 +145,8 @@ impl App {
                         None => {}
                     }
                 }
-                let Some(mut record) = invitation_in(tx, &business.id, &invitation_id)? else {
+                let Some(mut record) = invitation_in(tx, &business.id, invitation_id.as_ref())?
+                else {
                     return Err(ResendError::NotFound);
                 };
                 let decision = rules::check_resend(&record.invitation, me.role, now, &policy)?;

@@ -3,8 +3,8 @@
 use super::{App, Unexpected, invitation_in, member_and_locked_business, now, operation_error};
 use crate::auth::Identity;
 use crate::billing;
-use crate::domain::StoredStatus;
 use crate::domain::rules;
+use crate::domain::{InvitationId, StoredStatus};
 use crate::problem::{ProblemType, ProblemWithHeaders};
 
 /// Why a revoke is refused. Each names its status; the message is the problem's detail.
@@ -44,10 +44,12 @@ impl From<RevokeError> for ProblemWithHeaders {
 
 impl App {
     /// Revokes an invitation and releases its seat. Revoking a revoked invitation is a no-op.
+    /// `None` stands for an id the server cannot have issued: a 404 once the caller is known to
+    /// be a member.
     pub async fn revoke(
         &self,
         identity: Identity,
-        invitation_id: String,
+        invitation_id: Option<InvitationId>,
     ) -> Result<(), RevokeError> {
         self.store
             .transaction(move |tx| {
@@ -55,7 +57,8 @@ impl App {
                     return Err(RevokeError::NotMember);
                 };
                 let now = now();
-                let Some(mut record) = invitation_in(tx, &business.id, &invitation_id)? else {
+                let Some(mut record) = invitation_in(tx, &business.id, invitation_id.as_ref())?
+                else {
                     return Err(RevokeError::NotFound);
                 };
                 if !rules::may_manage(me.role, record.invitation.role) {

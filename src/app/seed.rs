@@ -3,12 +3,13 @@
 
 use super::{App, now};
 use crate::billing;
-use crate::domain::Role;
+use crate::domain::{BusinessId, Role, UserId};
 use crate::store::{Business, Member, StoreError};
 
 impl App {
-    /// Creates a business with its members. The seat quantity starts at one per member;
-    /// `included_seats` of them come with the subscription. Fails if the business exists.
+    /// Creates a business with its members (ids as a token would carry them: `org_id`, `sub`).
+    /// The seat quantity starts at one per member; `included_seats` of them come with the
+    /// subscription. Fails if the business exists or an id is not fit to be one.
     pub async fn create_business(
         &self,
         id: &str,
@@ -16,7 +17,13 @@ impl App {
         members: Vec<(String, String, Role)>,
         included_seats: i64,
     ) -> Result<(), StoreError> {
-        let (id, name) = (id.to_string(), name.to_string());
+        let invalid = |e: crate::domain::InvalidId| StoreError::Config(format!("seed: {e}"));
+        let id = BusinessId::parse(id).map_err(invalid)?;
+        let members = members
+            .into_iter()
+            .map(|(user, email, role)| Ok((UserId::parse(&user).map_err(invalid)?, email, role)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let name = name.to_string();
         self.store
             .transaction(move |tx| {
                 let now = now();

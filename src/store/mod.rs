@@ -16,13 +16,14 @@
 //! Used by the application layer (and billing) only; must never import the API, the mail
 //! transport or the application layer.
 
+mod ids;
 pub mod pg;
 pub mod sqlite;
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::domain::delivery::EmailKind;
-use crate::domain::{Invitation, License, Role};
+use crate::domain::{BusinessId, Invitation, InvitationId, License, OutboxId, Role, UserId};
 
 /// A failure of the database itself (not of a business rule): a 500 with the cause logged.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,7 @@ pub enum StoreError {
 /// A business and its shared user-license subscription item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Business {
-    pub id: String,
+    pub id: BusinessId,
     pub name: String,
     /// Seats on the subscription item: one per member and per outstanding invitation.
     pub seat_quantity: i64,
@@ -61,8 +62,8 @@ pub struct Business {
 /// A member of a business.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    pub business_id: String,
-    pub user_id: String,
+    pub business_id: BusinessId,
+    pub user_id: UserId,
     pub email: String,
     pub role: Role,
 }
@@ -87,8 +88,8 @@ pub struct StoredResponse {
 /// One entry of the seat ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
-    pub business_id: String,
-    pub invitation_id: Option<String>,
+    pub business_id: BusinessId,
+    pub invitation_id: Option<InvitationId>,
     pub delta: i64,
     pub quantity_after: i64,
     pub reason: String,
@@ -101,10 +102,10 @@ pub struct LedgerEntry {
 pub trait Tx {
     fn insert_business(&mut self, b: &Business, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Locks the business for the rest of the transaction and returns it.
-    fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError>;
+    fn lock_business(&mut self, id: &BusinessId) -> Result<Option<Business>, StoreError>;
     fn update_business_seats(
         &mut self,
-        id: &str,
+        id: &BusinessId,
         quantity: i64,
         renewal_date: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -116,31 +117,41 @@ pub trait Tx {
         last_name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    fn member(&mut self, business_id: &str, user_id: &str) -> Result<Option<Member>, StoreError>;
+    fn member(
+        &mut self,
+        business_id: &BusinessId,
+        user_id: &UserId,
+    ) -> Result<Option<Member>, StoreError>;
     fn member_by_email(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         email_normalized: &str,
     ) -> Result<Option<Member>, StoreError>;
-    fn members(&mut self, business_id: &str) -> Result<Vec<Member>, StoreError>;
+    fn members(&mut self, business_id: &BusinessId) -> Result<Vec<Member>, StoreError>;
 
     fn insert_invitation(&mut self, r: &InvitationRecord) -> Result<(), StoreError>;
     fn update_invitation(&mut self, r: &InvitationRecord) -> Result<(), StoreError>;
     fn invitation(
         &mut self,
-        business_id: &str,
-        id: &str,
+        business_id: &BusinessId,
+        id: &InvitationId,
     ) -> Result<Option<InvitationRecord>, StoreError>;
-    fn invitation_by_id(&mut self, id: &str) -> Result<Option<InvitationRecord>, StoreError>;
+    fn invitation_by_id(
+        &mut self,
+        id: &InvitationId,
+    ) -> Result<Option<InvitationRecord>, StoreError>;
     /// Invitations of the business for this email that are outstanding at `now`.
     fn outstanding_for_email(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         email_normalized: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<InvitationRecord>, StoreError>;
     /// Newest first.
-    fn list_invitations(&mut self, business_id: &str) -> Result<Vec<InvitationRecord>, StoreError>;
+    fn list_invitations(
+        &mut self,
+        business_id: &BusinessId,
+    ) -> Result<Vec<InvitationRecord>, StoreError>;
     /// Outstanding invitations past `expires_at` that still hold a seat, oldest first.
     fn expired_holding_seats(
         &mut self,
@@ -151,11 +162,11 @@ pub trait Tx {
     /// Queues an email; returns the outbox row's id.
     fn insert_outbox(
         &mut self,
-        business_id: &str,
-        invitation_id: &str,
+        business_id: &BusinessId,
+        invitation_id: &InvitationId,
         kind: EmailKind,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
+    ) -> Result<OutboxId, StoreError>;
     /// Claims up to `limit` due rows until `lease_until`.
     fn claim_outbox(
         &mut self,
@@ -164,18 +175,18 @@ pub trait Tx {
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError>;
     /// The relay took the message; `false` when the row had already ended.
-    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    fn outbox_delivered(&mut self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// A transient failure: try again at `due_at`; `false` when the row had already ended.
     fn outbox_retry(
         &mut self,
-        id: i64,
+        id: OutboxId,
         due_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError>;
     /// A final failure, never retried; `false` when the row had already ended.
     fn outbox_failed(
         &mut self,
-        id: i64,
+        id: OutboxId,
         now: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError>;
@@ -183,39 +194,42 @@ pub trait Tx {
     /// `reason`; returns their ids.
     fn outbox_supersede_waiting(
         &mut self,
-        invitation_id: &str,
+        invitation_id: &InvitationId,
         now: DateTime<Utc>,
         reason: &str,
-    ) -> Result<Vec<i64>, StoreError>;
-    fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError>;
+    ) -> Result<Vec<OutboxId>, StoreError>;
+    fn outbox_state(&mut self, id: OutboxId) -> Result<Option<OutboxState>, StoreError>;
     /// The newest outbox row of an invitation.
-    fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError>;
+    fn latest_outbox_id(
+        &mut self,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<OutboxId>, StoreError>;
     /// Replaces the body of a stored idempotent response (after the delivery wait).
     fn update_idempotent_body(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         body: &str,
     ) -> Result<(), StoreError>;
     fn count_emails_since(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError>;
-    fn count_outbox_for(&mut self, invitation_id: &str) -> Result<u32, StoreError>;
+    fn count_outbox_for(&mut self, invitation_id: &InvitationId) -> Result<u32, StoreError>;
 
     fn insert_ledger(&mut self, e: &LedgerEntry, now: DateTime<Utc>) -> Result<(), StoreError>;
-    fn ledger(&mut self, business_id: &str) -> Result<Vec<LedgerEntry>, StoreError>;
+    fn ledger(&mut self, business_id: &BusinessId) -> Result<Vec<LedgerEntry>, StoreError>;
 
     fn idempotent_response(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, StoreError>;
     fn save_idempotent_response(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         r: &StoredResponse,
         now: DateTime<Utc>,
@@ -330,8 +344,8 @@ pub(crate) trait InvitationColumns {
         };
         Ok(InvitationRecord {
             invitation: Invitation {
-                id: self.text(0)?,
-                business_id: self.text(1)?,
+                id: InvitationId::from_stored(self.text(0)?),
+                business_id: BusinessId::from_stored(self.text(1)?),
                 business_name: self.text(2)?,
                 email: self.text(3)?,
                 role: parse_name(&self.text(4)?)?,
@@ -353,8 +367,8 @@ pub(crate) trait InvitationColumns {
 
 /// The values of an invitation row in the order of the INSERT/UPDATE statements below.
 pub(crate) struct InvitationValues {
-    pub id: String,
-    pub business_id: String,
+    pub id: InvitationId,
+    pub business_id: BusinessId,
     pub email: String,
     pub email_normalized: String,
     pub role: &'static str,
@@ -470,9 +484,9 @@ pub(crate) const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
 /// An outbox row claimed for sending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxRow {
-    pub id: i64,
-    pub business_id: String,
-    pub invitation_id: String,
+    pub id: OutboxId,
+    pub business_id: BusinessId,
+    pub invitation_id: InvitationId,
     pub kind: EmailKind,
     /// Attempts made before this one.
     pub attempts: i64,

@@ -175,7 +175,7 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError> {
+    fn lock_business(&mut self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
         let row = self.tx.query_opt("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats, created_at FROM businesses WHERE id = $1 FOR UPDATE", &[&id])?;
         row.map(|r| {
             Ok(Business {
@@ -193,7 +193,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn update_business_seats(
         &mut self,
-        id: &str,
+        id: &BusinessId,
         quantity: i64,
         renewal_date: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -218,7 +218,11 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn member(&mut self, business_id: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
+    fn member(
+        &mut self,
+        business_id: &BusinessId,
+        user_id: &UserId,
+    ) -> Result<Option<Member>, StoreError> {
         self.tx
             .query_opt("SELECT business_id, user_id, email, role FROM members WHERE business_id = $1 AND user_id = $2", &[&business_id, &user_id])?
             .map(|r| member(&r))
@@ -227,7 +231,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn member_by_email(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         email_normalized: &str,
     ) -> Result<Option<Member>, StoreError> {
         self.tx
@@ -236,7 +240,7 @@ impl Tx for PgTx<'_, '_> {
             .transpose()
     }
 
-    fn members(&mut self, business_id: &str) -> Result<Vec<Member>, StoreError> {
+    fn members(&mut self, business_id: &BusinessId) -> Result<Vec<Member>, StoreError> {
         self.tx
             .query("SELECT business_id, user_id, email, role FROM members WHERE business_id = $1 ORDER BY created_at, user_id", &[&business_id])?
             .iter()
@@ -261,8 +265,8 @@ impl Tx for PgTx<'_, '_> {
 
     fn invitation(
         &mut self,
-        business_id: &str,
-        id: &str,
+        business_id: &BusinessId,
+        id: &InvitationId,
     ) -> Result<Option<InvitationRecord>, StoreError> {
         Ok(self
             .invitations(
@@ -272,13 +276,16 @@ impl Tx for PgTx<'_, '_> {
             .pop())
     }
 
-    fn invitation_by_id(&mut self, id: &str) -> Result<Option<InvitationRecord>, StoreError> {
+    fn invitation_by_id(
+        &mut self,
+        id: &InvitationId,
+    ) -> Result<Option<InvitationRecord>, StoreError> {
         Ok(self.invitations("WHERE i.id = $1", &[&id])?.pop())
     }
 
     fn outstanding_for_email(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         email_normalized: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<InvitationRecord>, StoreError> {
@@ -288,7 +295,10 @@ impl Tx for PgTx<'_, '_> {
         )
     }
 
-    fn list_invitations(&mut self, business_id: &str) -> Result<Vec<InvitationRecord>, StoreError> {
+    fn list_invitations(
+        &mut self,
+        business_id: &BusinessId,
+    ) -> Result<Vec<InvitationRecord>, StoreError> {
         self.invitations(
             "WHERE i.business_id = $1 ORDER BY i.created_at DESC, i.id DESC",
             &[&business_id],
@@ -309,11 +319,11 @@ impl Tx for PgTx<'_, '_> {
 
     fn insert_outbox(
         &mut self,
-        business_id: &str,
-        invitation_id: &str,
+        business_id: &BusinessId,
+        invitation_id: &InvitationId,
         kind: EmailKind,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<OutboxId, StoreError> {
         let row = self.tx.query_one(
             "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
             &[&business_id, &invitation_id, &kind.as_str(), &millis(now)],
@@ -348,7 +358,7 @@ impl Tx for PgTx<'_, '_> {
         Ok(out)
     }
 
-    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    fn outbox_delivered(&mut self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let n = self
             .tx
             .execute(super::OUTBOX_DELIVERED, &[&id, &millis(now)])?;
@@ -357,7 +367,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn outbox_retry(
         &mut self,
-        id: i64,
+        id: OutboxId,
         due_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
@@ -369,7 +379,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn outbox_failed(
         &mut self,
-        id: i64,
+        id: OutboxId,
         now: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
@@ -381,10 +391,10 @@ impl Tx for PgTx<'_, '_> {
 
     fn outbox_supersede_waiting(
         &mut self,
-        invitation_id: &str,
+        invitation_id: &InvitationId,
         now: DateTime<Utc>,
         reason: &str,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<OutboxId>, StoreError> {
         self.tx
             .query(
                 super::SUPERSEDE_WAITING_OUTBOX,
@@ -395,7 +405,7 @@ impl Tx for PgTx<'_, '_> {
             .collect()
     }
 
-    fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
+    fn outbox_state(&mut self, id: OutboxId) -> Result<Option<OutboxState>, StoreError> {
         self.tx
             .query_opt(super::OUTBOX_STATE, &[&id])?
             .map(|r| {
@@ -410,7 +420,10 @@ impl Tx for PgTx<'_, '_> {
             .transpose()
     }
 
-    fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError> {
+    fn latest_outbox_id(
+        &mut self,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<OutboxId>, StoreError> {
         Ok(self
             .tx
             .query_one(
@@ -422,7 +435,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn update_idempotent_body(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         body: &str,
     ) -> Result<(), StoreError> {
@@ -435,7 +448,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn count_emails_since(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let n: i64 = self
@@ -448,7 +461,7 @@ impl Tx for PgTx<'_, '_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    fn count_outbox_for(&mut self, invitation_id: &str) -> Result<u32, StoreError> {
+    fn count_outbox_for(&mut self, invitation_id: &InvitationId) -> Result<u32, StoreError> {
         let n: i64 = self
             .tx
             .query_one(
@@ -468,7 +481,7 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn ledger(&mut self, business_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+    fn ledger(&mut self, business_id: &BusinessId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.tx
             .query(
                 "SELECT business_id, invitation_id, delta, quantity_after, reason, proration_date, renewal_date FROM seat_ledger WHERE business_id = $1 ORDER BY id",
@@ -491,7 +504,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn idempotent_response(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, StoreError> {
@@ -506,7 +519,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn save_idempotent_response(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         r: &StoredResponse,
         now: DateTime<Utc>,

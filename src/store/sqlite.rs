@@ -146,11 +146,11 @@ impl SqliteTx<'_> {
     }
 }
 
-fn member_from(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
+fn member_from(row: &Row<'_>) -> rusqlite::Result<(BusinessId, UserId, String, String)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn member(t: (String, String, String, String)) -> Result<Member, StoreError> {
+fn member(t: (BusinessId, UserId, String, String)) -> Result<Member, StoreError> {
     Ok(Member {
         business_id: t.0,
         user_id: t.1,
@@ -168,11 +168,11 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn lock_business(&mut self, id: &str) -> Result<Option<Business>, StoreError> {
+    fn lock_business(&mut self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
         let row = self
             .tx
             .prepare_cached("SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats, created_at FROM businesses WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?, r.get::<_, i64>(6)?)))
+            .query_row([id], |r| Ok((r.get::<_, BusinessId>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?, r.get::<_, i64>(6)?)))
             .optional()?;
         row.map(
             |(id, name, seat_quantity, renewal, billing_status, included_seats, created)| {
@@ -192,7 +192,7 @@ impl Tx for SqliteTx<'_> {
 
     fn update_business_seats(
         &mut self,
-        id: &str,
+        id: &BusinessId,
         quantity: i64,
         renewal_date: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -218,10 +218,14 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn member(&mut self, business_id: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
+    fn member(
+        &mut self,
+        business_id: &BusinessId,
+        user_id: &UserId,
+    ) -> Result<Option<Member>, StoreError> {
         self.tx
             .prepare_cached("SELECT business_id, user_id, email, role FROM members WHERE business_id = ?1 AND user_id = ?2")?
-            .query_row([business_id, user_id], member_from)
+            .query_row(params![business_id, user_id], member_from)
             .optional()?
             .map(member)
             .transpose()
@@ -229,18 +233,18 @@ impl Tx for SqliteTx<'_> {
 
     fn member_by_email(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         email_normalized: &str,
     ) -> Result<Option<Member>, StoreError> {
         self.tx
             .prepare_cached("SELECT business_id, user_id, email, role FROM members WHERE business_id = ?1 AND email_normalized = ?2")?
-            .query_row([business_id, email_normalized], member_from)
+            .query_row(params![business_id, email_normalized], member_from)
             .optional()?
             .map(member)
             .transpose()
     }
 
-    fn members(&mut self, business_id: &str) -> Result<Vec<Member>, StoreError> {
+    fn members(&mut self, business_id: &BusinessId) -> Result<Vec<Member>, StoreError> {
         let mut stmt = self.tx.prepare_cached("SELECT business_id, user_id, email, role FROM members WHERE business_id = ?1 ORDER BY created_at, user_id")?;
         let rows = stmt.query_map([business_id], member_from)?;
         rows.map(|r| member(r?)).collect()
@@ -263,8 +267,8 @@ impl Tx for SqliteTx<'_> {
 
     fn invitation(
         &mut self,
-        business_id: &str,
-        id: &str,
+        business_id: &BusinessId,
+        id: &InvitationId,
     ) -> Result<Option<InvitationRecord>, StoreError> {
         Ok(self
             .invitations(
@@ -274,13 +278,16 @@ impl Tx for SqliteTx<'_> {
             .pop())
     }
 
-    fn invitation_by_id(&mut self, id: &str) -> Result<Option<InvitationRecord>, StoreError> {
+    fn invitation_by_id(
+        &mut self,
+        id: &InvitationId,
+    ) -> Result<Option<InvitationRecord>, StoreError> {
         Ok(self.invitations("WHERE i.id = $1", &[&id])?.pop())
     }
 
     fn outstanding_for_email(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         email_normalized: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<InvitationRecord>, StoreError> {
@@ -290,7 +297,10 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn list_invitations(&mut self, business_id: &str) -> Result<Vec<InvitationRecord>, StoreError> {
+    fn list_invitations(
+        &mut self,
+        business_id: &BusinessId,
+    ) -> Result<Vec<InvitationRecord>, StoreError> {
         self.invitations(
             "WHERE i.business_id = $1 ORDER BY i.created_at DESC, i.id DESC",
             &[&business_id],
@@ -311,15 +321,15 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_outbox(
         &mut self,
-        business_id: &str,
-        invitation_id: &str,
+        business_id: &BusinessId,
+        invitation_id: &InvitationId,
         kind: EmailKind,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<OutboxId, StoreError> {
         self.tx
             .prepare_cached("INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES (?1, ?2, ?3, ?4, ?4)")?
             .execute(params![business_id, invitation_id, kind.as_str(), millis(now)])?;
-        Ok(self.tx.last_insert_rowid())
+        Ok(OutboxId(self.tx.last_insert_rowid()))
     }
 
     fn claim_outbox(
@@ -353,7 +363,7 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
-    fn outbox_delivered(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    fn outbox_delivered(&mut self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let n = self
             .tx
             .prepare_cached(&super::sqlite_sql(super::OUTBOX_DELIVERED))?
@@ -363,7 +373,7 @@ impl Tx for SqliteTx<'_> {
 
     fn outbox_retry(
         &mut self,
-        id: i64,
+        id: OutboxId,
         due_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
@@ -376,7 +386,7 @@ impl Tx for SqliteTx<'_> {
 
     fn outbox_failed(
         &mut self,
-        id: i64,
+        id: OutboxId,
         now: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
@@ -389,18 +399,18 @@ impl Tx for SqliteTx<'_> {
 
     fn outbox_supersede_waiting(
         &mut self,
-        invitation_id: &str,
+        invitation_id: &InvitationId,
         now: DateTime<Utc>,
         reason: &str,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<OutboxId>, StoreError> {
         let mut stmt = self
             .tx
             .prepare_cached(&super::sqlite_sql(super::SUPERSEDE_WAITING_OUTBOX))?;
         let ids = stmt.query_map(params![invitation_id, millis(now), reason], |r| r.get(0))?;
-        Ok(ids.collect::<Result<Vec<i64>, _>>()?)
+        Ok(ids.collect::<Result<Vec<OutboxId>, _>>()?)
     }
 
-    fn outbox_state(&mut self, id: i64) -> Result<Option<OutboxState>, StoreError> {
+    fn outbox_state(&mut self, id: OutboxId) -> Result<Option<OutboxState>, StoreError> {
         Ok(self
             .tx
             .prepare_cached(&super::sqlite_sql(super::OUTBOX_STATE))?
@@ -416,7 +426,10 @@ impl Tx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn latest_outbox_id(&mut self, invitation_id: &str) -> Result<Option<i64>, StoreError> {
+    fn latest_outbox_id(
+        &mut self,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<OutboxId>, StoreError> {
         Ok(self
             .tx
             .prepare_cached("SELECT MAX(id) FROM outbox WHERE invitation_id = ?1")?
@@ -425,7 +438,7 @@ impl Tx for SqliteTx<'_> {
 
     fn update_idempotent_body(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         body: &str,
     ) -> Result<(), StoreError> {
@@ -437,7 +450,7 @@ impl Tx for SqliteTx<'_> {
 
     fn count_emails_since(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let n: i64 = self
@@ -449,7 +462,7 @@ impl Tx for SqliteTx<'_> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    fn count_outbox_for(&mut self, invitation_id: &str) -> Result<u32, StoreError> {
+    fn count_outbox_for(&mut self, invitation_id: &InvitationId) -> Result<u32, StoreError> {
         let n: i64 = self
             .tx
             .prepare_cached("SELECT COUNT(*) FROM outbox WHERE invitation_id = ?1")?
@@ -467,14 +480,14 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn ledger(&mut self, business_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+    fn ledger(&mut self, business_id: &BusinessId) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT business_id, invitation_id, delta, quantity_after, reason, proration_date, renewal_date FROM seat_ledger WHERE business_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([business_id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
+                r.get::<_, BusinessId>(0)?,
+                r.get::<_, Option<InvitationId>>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, String>(4)?,
@@ -499,7 +512,7 @@ impl Tx for SqliteTx<'_> {
 
     fn idempotent_response(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, StoreError> {
@@ -514,7 +527,7 @@ impl Tx for SqliteTx<'_> {
 
     fn save_idempotent_response(
         &mut self,
-        business_id: &str,
+        business_id: &BusinessId,
         key: &str,
         r: &StoredResponse,
         now: DateTime<Utc>,

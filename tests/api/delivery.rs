@@ -332,7 +332,7 @@ async fn a_relay_that_hangs_is_given_up_on_before_the_claim_lapses(backend: Back
     let b = t.business("acme").await;
     t.smtp.stall("ann@example.com");
     let inv = create(&t, &b, "ann@example.com").await;
-    let id = inv.id.clone();
+    let id = crate::helpers::invitation_id(&inv.id);
     let outbox = t
         .with_store(move |tx| tx.latest_outbox_id(&id))
         .await

@@ -7,8 +7,8 @@ use dropshot::{ConfigLoggingLevel, HttpServer};
 use leadping_invitations::api::ApiContext;
 use leadping_invitations::app::{App, DeliveryLoop, DeliverySettings, NoBody, Queued};
 use leadping_invitations::auth::{self, AuthSettings, Claims, Identity, Verifier};
-use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
+use leadping_invitations::domain::{BusinessId, InvitationId, Role, UserId};
 use leadping_invitations::mail::Mailer;
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::{Store, StoreError};
@@ -140,6 +140,16 @@ pub async fn spawn_app_full(
     })
 }
 
+/// The id of an invitation the API named.
+pub fn invitation_id(s: &str) -> InvitationId {
+    InvitationId::parse(s).expect("the API names invitations by ids it issued")
+}
+
+/// The id of a business a test seeded.
+pub fn business_id(s: &str) -> BusinessId {
+    BusinessId::parse(s).expect("seeded business ids parse")
+}
+
 /// A bearer token for `user` in `business`, valid for an hour.
 pub fn token(business: &str, user: &str, role: &str) -> String {
     let now = jsonwebtoken::get_current_timestamp();
@@ -238,8 +248,8 @@ impl TestApp {
         at: DateTime<Utc>,
     ) -> String {
         let owner = Identity {
-            user_id: b.owner.clone(),
-            business_id: b.id.clone(),
+            user_id: UserId::parse(&b.owner).unwrap(),
+            business_id: business_id(&b.id),
             token_role: None,
         };
         let (id, outbox_id) = match self
@@ -260,7 +270,7 @@ impl TestApp {
         // the way the create handler does.
         self.drain_outbox().await;
         self.app.wait_for_first_attempt(outbox_id).await.unwrap();
-        id
+        id.to_string()
     }
 
     /// An invitation sent ten minutes ago: resendable at once.
@@ -271,7 +281,10 @@ impl TestApp {
 
     /// The acceptance token of an invitation, as the email would carry it.
     pub async fn acceptance_token(&self, business_id: &str, invitation_id: &str) -> String {
-        let (b, i) = (business_id.to_string(), invitation_id.to_string());
+        let (b, i) = (
+            self::business_id(business_id),
+            self::invitation_id(invitation_id),
+        );
         let record = self
             .app
             .store
@@ -284,7 +297,7 @@ impl TestApp {
 
     /// Outbox rows written for an invitation.
     pub async fn outbox_rows(&self, invitation_id: &str) -> u32 {
-        let i = invitation_id.to_string();
+        let i = self::invitation_id(invitation_id);
         self.app
             .store
             .transaction(move |tx| tx.count_outbox_for(&i))

@@ -4,8 +4,8 @@
 
 use std::time::Duration as StdDuration;
 
-use leadping_invitations::domain::Role;
 use leadping_invitations::domain::rules::Policy;
+use leadping_invitations::domain::{OutboxId, Role};
 use leadping_invitations::store::OutboxState;
 use leadping_invitations_client::types::BusinessInvitationStatus;
 
@@ -36,21 +36,21 @@ async fn until(mut check: impl AsyncFnMut() -> bool) -> bool {
     false
 }
 
-async fn newest_email(t: &TestApp, invitation_id: &str) -> i64 {
-    let id = invitation_id.to_string();
+async fn newest_email(t: &TestApp, invitation_id: &str) -> OutboxId {
+    let id = crate::helpers::invitation_id(invitation_id);
     t.with_store(move |tx| tx.latest_outbox_id(&id))
         .await
         .expect("an outbox row")
 }
 
-async fn email_state(t: &TestApp, outbox_id: i64) -> OutboxState {
+async fn email_state(t: &TestApp, outbox_id: OutboxId) -> OutboxState {
     t.with_store(move |tx| tx.outbox_state(outbox_id))
         .await
         .expect("the outbox row exists")
 }
 
 /// Every outbox row of the invitation has ended in at most one state.
-async fn no_row_ends_twice(t: &TestApp, invitation_id: &str, rows: &[i64]) {
+async fn no_row_ends_twice(t: &TestApp, invitation_id: &str, rows: &[OutboxId]) {
     for &id in rows {
         let s = email_state(t, id).await;
         let ends = [s.delivered, s.failed, s.superseded];

@@ -12,7 +12,9 @@ use leadping_invitations_client::types::{
 };
 use leadping_invitations_client::{Error, ResponseValue};
 
-use crate::helpers::{Backend, ServerProcess, TestApp, spawn_app, spawn_app_with, token};
+use crate::helpers::{
+    Backend, ServerProcess, TestApp, business_id, invitation_id, spawn_app, spawn_app_with, token,
+};
 use crate::served::expect_problem;
 
 crate::on_both_databases!(
@@ -392,7 +394,7 @@ async fn failed_and_expired_invitations_can_be_resent(backend: Backend) {
 
     // "Failed to send": set as the delivery worker would.
     let failed = t.invitation(&b, "ann@example.com", Role::Agent).await;
-    let (bid, fid) = (b.id.clone(), failed.clone());
+    let (bid, fid) = (business_id(&b.id), invitation_id(&failed));
     t.with_store(move |tx| {
         let mut r = tx.invitation(&bid, &fid)?.unwrap();
         r.invitation.status = leadping_invitations::domain::StoredStatus::FailedToSend;
@@ -665,7 +667,7 @@ async fn seats_follow_create_revoke_expire_resend_and_accept(backend: Backend) {
     );
 
     // The ledger explains every quantity returned.
-    let bid = b.id.clone();
+    let bid = business_id(&b.id);
     let ledger = t.with_store(move |tx| tx.ledger(&bid)).await;
     let history: Vec<(i64, i64, &str)> = ledger
         .iter()
@@ -1120,7 +1122,7 @@ async fn accept_makes_a_member_and_refuses_bad_tokens(backend: Backend) {
         409,
         ProblemType::AlreadyMember,
     );
-    let bid = b.id.clone();
+    let bid = business_id(&b.id);
     let members = t.with_store(move |tx| tx.members(&bid)).await;
     let ann = members
         .iter()
@@ -1174,7 +1176,7 @@ async fn revoke_is_idempotent_and_refuses_accepted(backend: Backend) {
         .invitation_id(&id)
         .send()
         .await);
-    let bid = b.id.clone();
+    let bid = business_id(&b.id);
     let ledger = t.with_store(move |tx| tx.ledger(&bid)).await;
     assert_eq!(
         ledger.iter().filter(|e| e.delta == -1).count(),
