@@ -170,7 +170,7 @@ mod tests {
             included_seats: 1,
             renewal_date: at(2026, 2, 1),
             billing_anchor: at(2026, 1, 1),
-            billing_status: "active".into(),
+            billing_status: crate::domain::SubscriptionStatus::Active,
         };
         let limited = Policy {
             seat_limit: Some(5),

@@ -373,3 +373,30 @@ impl Render for NoBody {
     type Body = ();
     fn render(&self, _: &Invitation, _: DateTime<Utc>, _: String) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection reset by peer")]
+    struct Reset;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the database did not answer")]
+    struct Outage(#[source] Reset);
+
+    #[test]
+    fn an_unexpected_failure_keeps_its_whole_cause_chain_for_the_log() {
+        let e = Unexpected(Box::new(Outage(Reset)));
+        assert_eq!(
+            e.chain(),
+            "the database did not answer: connection reset by peer"
+        );
+        // What the client sees says nothing of it.
+        assert_eq!(e.to_string(), "unexpected failure");
+        let problem = crate::problem::ProblemWithHeaders::from(ResendError::Unexpected(e));
+        assert_eq!(problem.problem.status, 500);
+        assert!(!problem.problem.detail.contains("database"));
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::{App, now};
 use crate::billing;
-use crate::domain::{BusinessId, Role, UserId};
+use crate::domain::{BusinessId, Role, SubscriptionStatus, UserId};
 use crate::store::{Business, Member, StoreError};
 
 impl App {
@@ -34,7 +34,7 @@ impl App {
                     included_seats,
                     renewal_date: billing::first_period_end(now),
                     billing_anchor: now,
-                    billing_status: "active".to_string(),
+                    billing_status: SubscriptionStatus::Active,
                 };
                 tx.insert_business(&business, now)?;
                 for (user_id, email, role) in members {

@@ -92,6 +92,14 @@ named_enum! {
 }
 
 named_enum! {
+    /// Where a business's subscription stands. Only active subscriptions exist so far: the
+    /// value is stored so that a billing provider's other states have a place to go.
+    SubscriptionStatus {
+        Active = "active",
+    }
+}
+
+named_enum! {
     /// How an invitation's seat on the subscription item is billed (`licenseBillingStatus`).
     BillingStatus {
         /// Within the seats the subscription includes: costs nothing more.
@@ -222,6 +230,9 @@ mod tests {
         }
         for b in BillingStatus::ALL {
             assert_eq!(b.as_str().parse::<BillingStatus>(), Ok(*b));
+        }
+        for s in SubscriptionStatus::ALL {
+            assert_eq!(s.as_str().parse::<SubscriptionStatus>(), Ok(*s));
         }
         let e = "owner".parse::<Role>().unwrap_err();
         assert_eq!(

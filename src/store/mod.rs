@@ -23,7 +23,9 @@ pub mod sqlite;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::domain::delivery::EmailKind;
-use crate::domain::{BusinessId, Invitation, InvitationId, License, OutboxId, Role, UserId};
+use crate::domain::{
+    BusinessId, Invitation, InvitationId, License, OutboxId, Role, SubscriptionStatus, UserId,
+};
 
 /// A failure of the database itself (not of a business rule): a 500 with the cause logged.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +58,7 @@ pub struct Business {
     /// When the subscription started (the business's creation): every period ends a whole
     /// number of months after it.
     pub billing_anchor: DateTime<Utc>,
-    pub billing_status: String,
+    pub billing_status: SubscriptionStatus,
 }
 
 /// A member of a business.

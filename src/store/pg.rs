@@ -170,7 +170,7 @@ impl Tx for PgTx<'_, '_> {
     fn insert_business(&mut self, b: &Business, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO businesses (id, name, seat_quantity, renewal_date, billing_status, created_at, included_seats) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&b.id, &b.name, &b.seat_quantity, &millis(b.renewal_date), &b.billing_status, &millis(now), &b.included_seats],
+            &[&b.id, &b.name, &b.seat_quantity, &millis(b.renewal_date), &b.billing_status.as_str(), &millis(now), &b.included_seats],
         )?;
         Ok(())
     }
@@ -185,7 +185,7 @@ impl Tx for PgTx<'_, '_> {
                 included_seats: r.try_get(5)?,
                 renewal_date: time(r.try_get(3)?)?,
                 billing_anchor: time(r.try_get(6)?)?,
-                billing_status: r.try_get(4)?,
+                billing_status: parse_name(r.try_get(4)?)?,
             })
         })
         .transpose()

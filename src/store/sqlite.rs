@@ -163,7 +163,7 @@ impl Tx for SqliteTx<'_> {
     fn insert_business(&mut self, b: &Business, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO businesses (id, name, seat_quantity, renewal_date, billing_status, created_at, included_seats) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![b.id, b.name, b.seat_quantity, millis(b.renewal_date), b.billing_status, millis(now), b.included_seats],
+            params![b.id, b.name, b.seat_quantity, millis(b.renewal_date), b.billing_status.as_str(), millis(now), b.included_seats],
         )?;
         Ok(())
     }
@@ -183,7 +183,7 @@ impl Tx for SqliteTx<'_> {
                     included_seats,
                     renewal_date: time(renewal)?,
                     billing_anchor: time(created)?,
-                    billing_status,
+                    billing_status: parse_name(&billing_status)?,
                 })
             },
         )
