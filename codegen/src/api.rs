@@ -400,17 +400,7 @@ fn operation(
         }
         // dropshot writes an optional (`Option<T>`) query parameter's schema as nullable, and an
         // optional header's without; a required parameter's never.
-        let nullable = match schema.get("nullable") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(GenError::new(
-                    &ptr(&ptr(&p, "schema"), "nullable"),
-                    "`nullable` must be a boolean",
-                    "true",
-                ));
-            }
-        };
+        let nullable = crate::types::nullable(schema, &ptr(&p, "schema"))?;
         match (location, required, nullable) {
             (_, true, true) => {
                 return Err(GenError::new(

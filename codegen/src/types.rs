@@ -319,17 +319,7 @@ pub fn field_type(schema: &Value, pointer: &str, cfg: &Config) -> Result<FieldTy
             "drop it, or put the bound in the description and check it in the handler",
         ));
     }
-    let nullable = match schema.get("nullable") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(GenError::new(
-                &ptr(pointer, "nullable"),
-                "`nullable` must be a boolean",
-                "true",
-            ));
-        }
-    };
+    let nullable = nullable(schema, pointer)?;
     let description = schema
         .get("description")
         .and_then(Value::as_str)
@@ -455,6 +445,19 @@ pub fn field_type(schema: &Value, pointer: &str, cfg: &Config) -> Result<FieldTy
         nullable,
         description,
     })
+}
+
+/// Whether a schema says `"nullable": true`.
+pub fn nullable(schema: &Value, pointer: &str) -> Result<bool, GenError> {
+    match schema.get("nullable") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(GenError::new(
+            &ptr(pointer, "nullable"),
+            "`nullable` must be a boolean",
+            "true",
+        )),
+    }
 }
 
 /// The hand-written type configured for this schema's `type` and `format`, if any.

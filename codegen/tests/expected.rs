@@ -5,21 +5,10 @@
 
 use std::path::Path;
 
-use leadping_codegen::{Config, HandWritten, generate};
+mod common;
 
-fn config() -> Config {
-    Config {
-        trait_name: "RoundTripApi".into(),
-        trait_doc: "The API under test.".into(),
-        types_module: "crate::wire".into(),
-        problem_with_headers: "crate::Headed".into(),
-        hand_written: vec![HandWritten {
-            type_name: "string".into(),
-            format: "int64".into(),
-            path: "crate::Int64String".into(),
-        }],
-    }
-}
+use common::config;
+use leadping_codegen::generate;
 
 #[test]
 fn generated_code_matches_the_reviewed_output() {

@@ -2,25 +2,14 @@
 //! Every case mutates a document the generator accepts (`specs/everything.json` or
 //! `specs/dropshot-error.json`, which round-trip) in one place.
 
-use leadping_codegen::{Config, GenError, HandWritten, generate};
+mod common;
+
+use common::config;
+use leadping_codegen::{GenError, generate};
 use serde_json::{Value, json};
 
 const EVERYTHING: &str = include_str!("specs/everything.json");
 const DROPSHOT_ERROR: &str = include_str!("specs/dropshot-error.json");
-
-fn config() -> Config {
-    Config {
-        trait_name: "TestApi".into(),
-        trait_doc: "A test API.".into(),
-        types_module: "crate::wire".into(),
-        problem_with_headers: "crate::Headed".into(),
-        hand_written: vec![HandWritten {
-            type_name: "string".into(),
-            format: "int64".into(),
-            path: "crate::Int64String".into(),
-        }],
-    }
-}
 
 fn refusal(base: &str, mutate: impl FnOnce(&mut Value)) -> GenError {
     let mut doc: Value = serde_json::from_str(base).unwrap();

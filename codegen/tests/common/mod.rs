@@ -1,0 +1,17 @@
+//! What the generator's tests configure it with.
+
+use leadping_codegen::{Config, HandWritten};
+
+pub fn config() -> Config {
+    Config {
+        trait_name: "RoundTripApi".into(),
+        trait_doc: "The API under test.".into(),
+        types_module: "crate::wire".into(),
+        problem_with_headers: "crate::Headed".into(),
+        hand_written: vec![HandWritten {
+            type_name: "string".into(),
+            format: "int64".into(),
+            path: "crate::Int64String".into(),
+        }],
+    }
+}
