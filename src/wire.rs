@@ -133,7 +133,9 @@ pub struct PersonName(String);
 impl PersonName {
     /// What `pattern` says: no character in Unicode's Cc category (`char::is_control`).
     pub const PATTERN: &'static str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
-    pub const MAX_CHARS: u32 = 100;
+    /// The contract's `maxLength` of a name, from the generated request type (first and last
+    /// names share it; a test holds them to that).
+    pub const MAX_CHARS: u32 = AcceptBusinessInvitationRequest::FIRST_NAME_MAX_LENGTH as u32;
 
     pub fn as_str(&self) -> &str {
         &self.0
@@ -242,6 +244,14 @@ mod tests {
         );
         assert!(check_name("line\nbreak").is_err());
         assert!(check_name("c1\u{85}control").is_err());
+    }
+
+    #[test]
+    fn first_and_last_names_share_one_bound() {
+        assert_eq!(
+            AcceptBusinessInvitationRequest::FIRST_NAME_MAX_LENGTH,
+            AcceptBusinessInvitationRequest::LAST_NAME_MAX_LENGTH
+        );
     }
 
     #[test]

@@ -456,17 +456,7 @@ fn operation(
         group
             .2
             .push(quote! { #docs #attrs #[serde(rename = #name)] pub #field: #ty, });
-        for (key, suffix) in [("minLength", "MIN_LENGTH"), ("maxLength", "MAX_LENGTH")] {
-            // `field_type` has checked that a bound is a whole number on a plain string.
-            if let Some(bound) = plain.get(key).and_then(Value::as_u64) {
-                let bound = bound as usize;
-                let konst = format_ident!("{}_{}", snake(name).to_uppercase(), suffix);
-                let doc = format!("`{key}` of the `{name}` parameter, in characters.");
-                group
-                    .3
-                    .push(quote! { #[doc = #doc] pub const #konst: usize = #bound; });
-            }
-        }
+        group.3.extend(crate::types::length_consts(&plain, name));
     }
 
     let mut support = Vec::new();

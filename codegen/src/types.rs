@@ -162,6 +162,7 @@ fn object(
     }
 
     let mut fields = Vec::new();
+    let mut consts = Vec::new();
     for (prop, prop_schema) in props {
         let p = ptr(&ptr(pointer, "properties"), prop);
         if !is_plain(prop) {
@@ -184,6 +185,7 @@ fn object(
                 "either `\"nullable\": true` and not in `required`, or not nullable and in `required`",
             ));
         }
+        consts.extend(length_consts(prop_schema, prop));
         let field = ident(&snake(prop));
         let FieldType { ty, attrs, .. } = ft;
         let docs = description_attrs(prop_schema.get("description").and_then(Value::as_str));
@@ -197,12 +199,18 @@ fn object(
 
     let ident = format_ident!("{}", name);
     let docs = description_attrs(description);
+    let bounds = if consts.is_empty() {
+        quote! {}
+    } else {
+        quote! { impl #ident { #(#consts)* } }
+    };
     Ok(quote! {
         #[derive(Clone, Debug, PartialEq, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
         #docs
         pub struct #ident {
             #(#fields)*
         }
+        #bounds
     })
 }
 
@@ -445,6 +453,21 @@ pub fn field_type(schema: &Value, pointer: &str, cfg: &Config) -> Result<FieldTy
         nullable,
         description,
     })
+}
+
+/// Constants stating a schema's `minLength` and `maxLength` (in characters) under the name of the
+/// field or parameter it belongs to, so that code checking them holds no copy of the numbers.
+/// `field_type` has checked that each bound is a whole number.
+pub fn length_consts(schema: &Value, name: &str) -> Vec<TokenStream> {
+    [("minLength", "MIN_LENGTH"), ("maxLength", "MAX_LENGTH")]
+        .into_iter()
+        .filter_map(|(key, suffix)| {
+            let bound = schema.get(key).and_then(Value::as_u64)? as usize;
+            let konst = format_ident!("{}_{}", snake(name).to_uppercase(), suffix);
+            let doc = format!("`{key}` of `{name}`, in characters.");
+            Some(quote! { #[doc = #doc] pub const #konst: usize = #bound; })
+        })
+        .collect()
 }
 
 /// Whether a schema says `"nullable": true`.

@@ -257,7 +257,7 @@ impl App {
             // Invitations are never deleted; were one gone, its state at commit is still true.
             let message =
                 delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
-            renderer.render(&invitation, invitation.created_at.max(now()), message)
+            renderer.render(&invitation, now(), message)
         }))
     }
 }

@@ -210,7 +210,7 @@ pub fn delivery_message(kind: EmailKind, email: &str, delivery: Delivery) -> Str
             "The invitation could not be delivered to {to}. Check the address, then resend it."
         ),
         (Delivery::Superseded, _) => format!(
-            "The invitation to {to} was resent again before this email went out; the newer email carries it."
+            "The invitation to {to} was resent before this email went out; the newer email carries it."
         ),
     }
 }

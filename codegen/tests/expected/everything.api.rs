@@ -38,9 +38,9 @@ pub struct ListItemsHeaders {
     pub x_trace: ::std::option::Option<::std::string::String>,
 }
 impl ListItemsHeaders {
-    ///`minLength` of the `X-Trace` parameter, in characters.
+    ///`minLength` of `X-Trace`, in characters.
     pub const X_TRACE_MIN_LENGTH: usize = 1usize;
-    ///`maxLength` of the `X-Trace` parameter, in characters.
+    ///`maxLength` of `X-Trace`, in characters.
     pub const X_TRACE_MAX_LENGTH: usize = 64usize;
 }
 ///The outcome of `ListItems`: 200 with its body, or a problem that needs response headers.

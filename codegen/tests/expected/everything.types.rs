@@ -90,6 +90,12 @@ pub struct NewItem {
     #[serde(rename = "name")]
     pub name: ::std::string::String,
 }
+impl NewItem {
+    ///`minLength` of `name`, in characters.
+    pub const NAME_MIN_LENGTH: usize = 1usize;
+    ///`maxLength` of `name`, in characters.
+    pub const NAME_MAX_LENGTH: usize = 100usize;
+}
 #[derive(
     Clone,
     Debug,
