@@ -5,10 +5,10 @@
 use chrono::{Duration, Utc};
 use serde::Serialize;
 
-use crate::app::{App, NoBody, Queued};
+use crate::app::{App, NoBody, Queued, Seed};
 use crate::auth::{self, Claims, Identity};
 use crate::domain::Role;
-use crate::domain::{BusinessId, UserId};
+use crate::domain::{BusinessId, InvitationId, UserId};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,7 +74,11 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
         let mut invitation_ids = Vec::new();
         if fresh {
             // Sent ten minutes ago: outside the resend cooldown, so a first resend answers 200.
-            let at = Some(Utc::now() - Duration::minutes(10));
+            // The id is the same on every start, like the businesses' and members'.
+            let seed = Seed {
+                at: Utc::now() - Duration::minutes(10),
+                id: InvitationId::parse(&format!("inv_demo_{short}")).expect("a seeded id parses"),
+            };
             let queued = app
                 .create_at(
                     owner.clone(),
@@ -82,7 +86,7 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
                     Role::Agent,
                     None,
                     NoBody,
-                    at,
+                    Some(seed),
                 )
                 .await?;
             if let Queued::Fresh { invitation, .. } = queued {

@@ -87,6 +87,15 @@ impl From<CreateError> for ProblemWithHeaders {
     }
 }
 
+/// How the demo and the tests seed an invitation: as if created at `at` (a while ago, so that a
+/// first resend is not inside the cooldown), under a given id (the demo's are the same on every
+/// start, so that a consumer's tests can name them).
+#[derive(Clone, Debug)]
+pub struct Seed {
+    pub at: DateTime<Utc>,
+    pub id: InvitationId,
+}
+
 impl App {
     /// Invites `email` to the caller's business with `role`, and answers once its email's first
     /// attempt is known (or the delivery wait is over).
@@ -104,9 +113,7 @@ impl App {
         Ok(self.settle(queued, EmailKind::Invite, render).await?)
     }
 
-    /// The create's transaction as if it ran at `at` (now when `None`): the demo and the tests
-    /// seed invitations that were sent a while ago, so that a first resend is not inside the
-    /// cooldown.
+    /// The create's transaction, as [`Seed`] says when given (now and a fresh id otherwise).
     pub async fn create_at<R: Render>(
         &self,
         identity: Identity,
@@ -114,7 +121,7 @@ impl App {
         role: Role,
         idem: Option<Idempotency>,
         render: R,
-        at: Option<DateTime<Utc>>,
+        seed: Option<Seed>,
     ) -> Result<Queued<R::Body>, CreateError> {
         let policy = self.policy.clone();
         let queued = self
@@ -130,7 +137,7 @@ impl App {
                 let Some(mut business) = tx.lock_business(&me.business_id)? else {
                     return Err(CreateError::NotMember);
                 };
-                let now = at.unwrap_or_else(now);
+                let now = seed.as_ref().map_or_else(now, |s| s.at);
                 if let Some(idem) = &idem {
                     match idem.replay(tx, &business.id, now)? {
                         Some(Replay::Same(body)) => return Ok(Queued::Replayed(body)),
@@ -146,7 +153,7 @@ impl App {
                     now,
                     &policy,
                 )?;
-                let id = InvitationId::generate();
+                let id = seed.map_or_else(InvitationId::generate, |s| s.id);
                 let Some(seat) =
                     billing::take_seat(tx, &mut business, &id, "invitation created", now, &policy)?
                 else {

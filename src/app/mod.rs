@@ -33,7 +33,7 @@ use crate::store::{Business, InvitationRecord, Member, Store, StoreError, Tx};
 use crate::tokens::TokenKey;
 
 pub use accept::AcceptError;
-pub use create::CreateError;
+pub use create::{CreateError, Seed};
 pub use deliver::{DeliveryLoop, DeliverySettings};
 pub use idempotency::{IDEMPOTENCY_WINDOW, Idempotency, InvalidIdempotencyKey};
 pub use list::ListError;

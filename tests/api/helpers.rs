@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use dropshot::{ConfigLoggingLevel, HttpServer};
 use leadping_invitations::api::ApiContext;
-use leadping_invitations::app::{App, DeliveryLoop, DeliverySettings, NoBody, Queued};
+use leadping_invitations::app::{App, DeliveryLoop, DeliverySettings, NoBody, Queued, Seed};
 use leadping_invitations::auth::{self, AuthSettings, Claims, Identity, Verifier};
 use leadping_invitations::domain::rules::Policy;
 use leadping_invitations::domain::{BusinessId, InvitationId, Role, UserId};
@@ -254,7 +254,17 @@ impl TestApp {
         };
         let (id, outbox_id) = match self
             .app
-            .create_at(owner, email.into(), role, None, NoBody, Some(at))
+            .create_at(
+                owner,
+                email.into(),
+                role,
+                None,
+                NoBody,
+                Some(Seed {
+                    at,
+                    id: InvitationId::generate(),
+                }),
+            )
             .await
             .unwrap()
         {

@@ -2,6 +2,7 @@
 //! generated client.
 
 mod delivery;
+mod demo;
 mod drift;
 mod helpers;
 mod interleavings;
