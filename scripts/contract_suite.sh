@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Contract tests against the live server: schemathesis (pinned) generates requests from
-# openapi.json and checks every response against it (status codes, bodies, headers, content
-# types, 5xx). The server runs on its embedded defaults with the demo data, on a free port, in a
-# scratch data directory; the Owner token of the first demo business authenticates.
+# The contract suite. First the breaking-change gate (scripts/breaking_changes.sh: openapi.json
+# against the previous commit and the last tag, and its self-test). Then contract tests against
+# the live server: schemathesis (pinned) generates requests from openapi.json and checks every
+# response against it (status codes, bodies, headers, content types, 5xx). The server runs on its
+# embedded defaults with the demo data, on a free port, in a scratch data directory; the Owner
+# token of the first demo business authenticates.
 #
 #   bash scripts/contract_suite.sh          # builds the server if needed
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "--- breaking-change gate"
+bash scripts/breaking_changes.sh --self-test
+bash scripts/breaking_changes.sh
 
 SCHEMATHESIS_VERSION=4.32.5
 work=.ci-work/contract
