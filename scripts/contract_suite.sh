@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The contract suite. First the breaking-change gate (scripts/breaking_changes.sh: openapi.json
-# against the previous commit and the last tag, and its self-test). Then contract tests against
+# The contract suite. First the lint (Redocly and Spectral, pinned in package.json, configured in
+# redocly.yaml and .spectral.yaml: zero errors and zero warnings), then the breaking-change gate
+# (scripts/breaking_changes.sh: openapi.json against the previous commit and the last tag, and
+# its self-test). Then contract tests against
 # the live server: schemathesis (pinned) generates requests from openapi.json and checks every
 # response against it (status codes, bodies, headers, content types, 5xx). The server runs on its
 # embedded defaults with the demo data, on a free port, in a scratch data directory; the Owner
@@ -9,6 +11,14 @@
 #   bash scripts/contract_suite.sh          # builds the server if needed
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "--- npm ci (the suite's pinned tools)"
+npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true SCARF_ANALYTICS=false
+
+echo "--- lint: redocly (recommended-strict) and spectral (spectral:oas), warnings fail"
+node_modules/.bin/redocly lint openapi.json
+node_modules/.bin/spectral lint openapi.json --fail-severity=warn
 
 echo "--- breaking-change gate"
 bash scripts/breaking_changes.sh --self-test

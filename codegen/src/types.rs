@@ -174,20 +174,31 @@ fn object(
         }
         let ft = field_type(prop_schema, &p, cfg)?;
         let is_required = required.contains(&prop.as_str());
-        if ft.nullable == is_required {
+        if ft.nullable && is_required {
             return Err(GenError::new(
                 &p,
-                if is_required {
-                    "a required property cannot be nullable in the dialect dropshot emits"
-                } else {
-                    "an optional property must be nullable in the dialect dropshot emits"
-                },
+                "a required property cannot be nullable in the dialect dropshot emits",
                 "either `\"nullable\": true` and not in `required`, or not nullable and in `required`",
             ));
         }
         consts.extend(length_consts(prop_schema, prop));
         let field = ident(&snake(prop));
-        let FieldType { ty, attrs, .. } = ft;
+        let nullable = ft.nullable;
+        let FieldType { ty, mut attrs, .. } = ft;
+        // Optional but not nullable: absent rather than null. schemars writes an `Option<T>`
+        // as nullable, so the field's schema is taken from `T`, and `default` keeps it out of
+        // `required`.
+        let ty = if !is_required && !nullable {
+            let ty_text = ty.to_string().replace(" ", "");
+            attrs = quote! {
+                #attrs
+                #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+                #[schemars(with = #ty_text)]
+            };
+            quote! { ::std::option::Option<#ty> }
+        } else {
+            ty
+        };
         let docs = description_attrs(prop_schema.get("description").and_then(Value::as_str));
         fields.push(quote! {
             #docs

@@ -604,13 +604,6 @@ fn cases() -> Vec<Case> {
             "required property cannot be nullable",
         ),
         (
-            "optional property not nullable",
-            e,
-            Box::new(|v| remove(v, &format!("{ITEM}/properties/note"), "nullable")),
-            "/components/schemas/Item/properties/note",
-            "optional property must be nullable",
-        ),
-        (
             "unknown enum key",
             e,
             Box::new(|v| set(v, "/components/schemas/Kind", "default", json!("Plain"))),

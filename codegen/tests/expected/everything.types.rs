@@ -84,11 +84,29 @@ impl ::std::fmt::Display for Kind {
     ::schemars::JsonSchema
 )]
 pub struct NewItem {
+    ///A color, when one is chosen; absent otherwise.
+    #[schemars(description = "A color, when one is chosen; absent otherwise.")]
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    #[schemars(with = "crate::wire::Kind")]
+    #[serde(rename = "color")]
+    pub color: ::std::option::Option<crate::wire::Kind>,
     #[serde(rename = "kind")]
     pub kind: crate::wire::Kind,
     #[schemars(length(min = 1u64, max = 100u64))]
     #[serde(rename = "name")]
     pub name: ::std::string::String,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    #[schemars(with = "::std::string::String")]
+    #[serde(rename = "nickname")]
+    pub nickname: ::std::option::Option<::std::string::String>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    #[schemars(with = "::std::vec::Vec<::std::string::String>")]
+    #[serde(rename = "tags")]
+    pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    #[schemars(with = "crate::wire::Kind")]
+    #[serde(rename = "weight")]
+    pub weight: ::std::option::Option<crate::wire::Kind>,
 }
 impl NewItem {
     ///`minLength` of `name`, in characters.
