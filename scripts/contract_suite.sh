@@ -2,7 +2,8 @@
 # The contract suite. First the lint (Redocly and Spectral, pinned in package.json, configured in
 # redocly.yaml and .spectral.yaml: zero errors and zero warnings), then the breaking-change gate
 # (scripts/breaking_changes.sh: openapi.json against the previous commit and the last tag, and
-# its self-test). Then contract tests against
+# its self-test). Then, against the live server: the docs page opened in headless Chromium
+# (scripts/docs_check.mjs; Chromium is Debian's, which .ci/run installs), and contract tests
 # the live server: schemathesis (pinned) generates requests from openapi.json and checks every
 # response against it (status codes, bodies, headers, content types, 5xx). The server runs on its
 # embedded defaults with the demo data, on a free port, in a scratch data directory; the Owner
@@ -49,6 +50,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
+
+echo "--- docs page in headless Chromium"
+node scripts/docs_check.mjs "http://127.0.0.1:$port"
 
 # --seed makes the run repeatable; the bounded example count keeps it well under a minute.
 "$work/venv/bin/schemathesis" --config-file scripts/schemathesis.toml run openapi.json \

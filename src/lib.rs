@@ -20,6 +20,7 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod demo;
+pub mod docs;
 pub mod domain;
 pub mod logging;
 pub mod mail;

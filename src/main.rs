@@ -167,6 +167,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  database: {}", data.database_url_redacted());
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
+            eprintln!("  docs: {base_url}/docs");
             let log = server::logger(&log_level)?;
             server::spawn_sweeper(app.clone(), policy.sweep_interval(), log.clone());
             delivery.spawn(log);

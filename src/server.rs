@@ -1,5 +1,6 @@
 //! Building and starting the HTTP server: the generated API with our implementation, plus the
-//! contract itself at `GET /openapi.json` (outside the documented API). Wiring: it may import any
+//! contract itself at `GET /openapi.json` and its rendering at `GET /docs` (both outside the
+//! documented API). Wiring: it may import any
 //! layer, and nothing but `main` and the tests imports it.
 
 use std::net::SocketAddr;
@@ -23,12 +24,19 @@ pub struct ServerSettings {
     pub log_level: ConfigLoggingLevel,
 }
 
-/// The full API this server serves: the generated trait's operations and `GET /openapi.json`.
+/// The full API this server serves: the generated trait's operations, `GET /openapi.json` and
+/// the docs page.
 pub fn api_description() -> anyhow::Result<ApiDescription<ApiContext>> {
     let mut api = leadping_invitations_api_mod::api_description::<InvitationsApi>()
         .map_err(|e| anyhow::anyhow!("the generated API does not build: {e}"))?;
     api.register(openapi_document)
         .map_err(|e| anyhow::anyhow!("cannot register /openapi.json: {e}"))?;
+    api.register(crate::docs::docs_page)
+        .map_err(|e| anyhow::anyhow!("cannot register /docs: {e}"))?;
+    api.register(crate::docs::docs_script)
+        .map_err(|e| anyhow::anyhow!("cannot register the docs script: {e}"))?;
+    api.register(crate::docs::docs_style)
+        .map_err(|e| anyhow::anyhow!("cannot register the docs style: {e}"))?;
     Ok(api)
 }
 

@@ -21,6 +21,62 @@ async fn serves_the_checked_in_contract_byte_for_byte() {
     );
 }
 
+#[tokio::test]
+async fn serves_a_self_contained_docs_page_rendered_from_the_contract() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let page = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.starts_with("default-src 'self';"), "{csp}");
+    assert!(
+        !csp.contains("http"),
+        "the page may load nothing from elsewhere: {csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<script src="docs/swagger-ui-bundle.js">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"url: "openapi.json""#), "{html}");
+    assert!(
+        html.contains("validatorUrl: null"),
+        "no validator badge: {html}"
+    );
+    assert!(
+        !html.contains("http"),
+        "no absolute URL on the page: {html}"
+    );
+
+    for (path, content_type, marker) in [
+        (
+            "/docs/swagger-ui-bundle.js",
+            "text/javascript; charset=utf-8",
+            "SwaggerUIBundle",
+        ),
+        (
+            "/docs/swagger-ui.css",
+            "text/css; charset=utf-8",
+            ".swagger-ui",
+        ),
+    ] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(
+            body.len() > 100_000 && body.contains(marker),
+            "{path}: the vendored file"
+        );
+    }
+
+    // The page is not part of the API.
+    assert!(!leadping_invitations::OPENAPI_JSON.contains("/docs"));
+}
+
 /// The problem a call failed with, checked for the RFC 9457 shape and the request id.
 pub fn expect_problem<T: std::fmt::Debug>(
     result: Result<ResponseValue<T>, Error<Problem>>,
