@@ -50,6 +50,13 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
+# The second business's acceptance tokens, for look-up and accept (scripts/schemathesis.toml): the
+# first business's invitations are for resend and revoke.
+python3 - "$data/demo.json" > "$work/demo-tokens.dict" <<'PY'
+import json, sys
+for token in json.load(open(sys.argv[1]))["businesses"][1]["acceptanceTokens"].values():
+    print(json.dumps(token))
+PY
 
 echo "--- docs page in headless Chromium"
 node scripts/docs_check.mjs "http://127.0.0.1:$port"

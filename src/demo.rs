@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use serde::Serialize;
 
-use crate::app::{App, NoBody, Queued, Seed};
+use crate::app::{App, NoBody, Seed};
 use crate::auth::{self, Claims, Identity};
 use crate::domain::Role;
 use crate::domain::{BusinessId, InvitationId, UserId};
@@ -23,8 +23,11 @@ pub struct DemoBusiness {
     pub id: String,
     pub name: String,
     pub members: Vec<DemoMember>,
-    /// Invitations seeded for the business, resendable at once.
+    /// Invitations seeded for the business, resendable at once, newest first.
     pub invitation_ids: Vec<String>,
+    /// Each seeded invitation's acceptance token, by invitation id: the same on every start
+    /// when `LEADPING_TOKEN_KEY` is fixed.
+    pub acceptance_tokens: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,8 +39,8 @@ pub struct DemoMember {
     pub token: String,
 }
 
-/// Seats each demo subscription includes: the three members and one invitation.
-const DEMO_INCLUDED_SEATS: i64 = 4;
+/// Seats each demo subscription includes: the three members and two invitations.
+const DEMO_INCLUDED_SEATS: i64 = 5;
 
 /// How long the demo tokens live.
 const TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
@@ -71,30 +74,36 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
             business_id: BusinessId::parse(&id)?,
             token_role: None,
         };
-        let mut invitation_ids = Vec::new();
-        if fresh {
-            // Sent ten minutes ago: outside the resend cooldown, so a first resend answers 200.
-            // The id is the same on every start, like the businesses' and members'.
+        // Two invitations each, sent ten and nine minutes ago: outside the resend cooldown, so a
+        // first resend answers 200. Ids and acceptance tokens are the same on every start, like
+        // the businesses' and members' ids.
+        let seeds = [("", "new.hire", 10), ("_2", "next.hire", 9)].map(|(suffix, who, ago)| {
+            let id = format!("inv_demo_{short}{suffix}");
             let seed = Seed {
-                at: Utc::now() - Duration::minutes(10),
-                id: InvitationId::parse(&format!("inv_demo_{short}")).expect("a seeded id parses"),
+                at: Utc::now() - Duration::minutes(ago),
+                id: InvitationId::parse(&id).expect("a seeded id parses"),
+                nonce: Some(format!("demo-{id}")),
             };
-            let queued = app
-                .create_at(
-                    owner.clone(),
-                    format!("new.hire@{domain}"),
-                    Role::Agent,
-                    None,
-                    NoBody,
-                    Some(seed),
-                )
-                .await?;
-            if let Queued::Fresh { invitation, .. } = queued {
-                invitation_ids.push(invitation.id.to_string());
+            (seed, format!("{who}@{domain}"))
+        });
+        if fresh {
+            for (seed, email) in seeds.clone() {
+                app.create_at(owner.clone(), email, Role::Agent, None, NoBody, Some(seed))
+                    .await?;
             }
-        } else if let Ok((invitations, _)) = app.list(owner).await {
-            invitation_ids.extend(invitations.into_iter().map(|i| i.id.to_string()));
         }
+        let mut invitation_ids: Vec<String> =
+            seeds.iter().rev().map(|(s, _)| s.id.to_string()).collect();
+        if !fresh && let Ok((invitations, _)) = app.list(owner).await {
+            invitation_ids = invitations.into_iter().map(|i| i.id.to_string()).collect();
+        }
+        let acceptance_tokens = seeds
+            .iter()
+            .filter_map(|(s, _)| {
+                let nonce = s.nonce.as_deref()?;
+                Some((s.id.to_string(), app.tokens.token(&s.id, nonce)))
+            })
+            .collect();
         let now = jsonwebtoken::get_current_timestamp();
         let members = members
             .into_iter()
@@ -122,6 +131,7 @@ pub async fn seed(app: &App, jwt_secret: &str, base_url: &str) -> anyhow::Result
             name: name.to_string(),
             members,
             invitation_ids,
+            acceptance_tokens,
         });
     }
     Ok(Demo {

@@ -88,12 +88,14 @@ impl From<CreateError> for ProblemWithHeaders {
 }
 
 /// How the demo and the tests seed an invitation: as if created at `at` (a while ago, so that a
-/// first resend is not inside the cooldown), under a given id (the demo's are the same on every
-/// start, so that a consumer's tests can name them).
+/// first resend is not inside the cooldown), under a given id, and with a given acceptance-token
+/// nonce when one is given (the demo's ids and tokens are the same on every start, so that a
+/// consumer's tests can name them).
 #[derive(Clone, Debug)]
 pub struct Seed {
     pub at: DateTime<Utc>,
     pub id: InvitationId,
+    pub nonce: Option<String>,
 }
 
 impl App {
@@ -138,6 +140,10 @@ impl App {
                     return Err(CreateError::NotMember);
                 };
                 let now = seed.as_ref().map_or_else(now, |s| s.at);
+                let nonce = seed
+                    .as_ref()
+                    .and_then(|s| s.nonce.clone())
+                    .unwrap_or_else(|| tokens::random_nonce(16));
                 if let Some(idem) = &idem {
                     match idem.replay(tx, &business.id, now)? {
                         Some(Replay::Same(body)) => return Ok(Queued::Replayed(body)),
@@ -183,7 +189,7 @@ impl App {
                         }),
                     },
                     email_normalized: email.normalized(),
-                    token_nonce: tokens::random_nonce(16),
+                    token_nonce: nonce,
                 };
                 tx.insert_invitation(&record)?;
                 Ok(queue_email(

@@ -1,5 +1,6 @@
 //! `serve --demo` as a consumer's test double: the same business, member and invitation ids on
-//! every start, and a token minted once with a fixed secret valid across restarts.
+//! every start, a bearer token minted once with a fixed secret valid across restarts, and, with a
+//! fixed token key, the same acceptance tokens.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -7,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use crate::helpers::temp_dir;
 
 const SECRET: &str = "a-consumer-fixed-secret-0123456789abcdef";
+const TOKEN_KEY: &str = "a-consumer-fixed-token-key-0123456789abcdef";
 const BIN: &str = env!("CARGO_BIN_EXE_leadping-invitations");
 
 /// A `serve --demo` process on a fresh data directory; killed when dropped.
@@ -24,6 +26,7 @@ impl Demo {
             .arg(&out)
             .env("LEADPING_DATA_DIR", &data)
             .env("LEADPING_JWT_SECRET", SECRET)
+            .env("LEADPING_TOKEN_KEY", TOKEN_KEY)
             .env("LEADPING_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -54,6 +57,14 @@ impl Demo {
             }
         }
         ids
+    }
+
+    /// The acceptance token the demo reports for an invitation of the first business.
+    fn acceptance_token(&self, invitation_id: &str) -> String {
+        self.json["businesses"][0]["acceptanceTokens"][invitation_id]
+            .as_str()
+            .expect("the demo reports the invitation's acceptance token")
+            .to_string()
     }
 
     fn base_url(&self) -> &str {
@@ -107,20 +118,36 @@ async fn the_demo_is_the_same_on_every_start_and_a_minted_token_outlives_restart
     assert!(minted.status.success(), "{minted:?}");
     let token = String::from_utf8(minted.stdout).unwrap().trim().to_string();
 
+    let seeded = vec!["inv_demo_acme_2".to_string(), "inv_demo_acme".to_string()];
     let first = Demo::start("demo-first");
     let ids = first.ids();
     assert!(ids.contains(&"inv_demo_acme".to_string()), "{ids:?}");
-    assert_eq!(
-        listed(first.base_url(), &token).await,
-        vec!["inv_demo_acme".to_string()]
-    );
+    assert_eq!(listed(first.base_url(), &token).await, seeded);
+    let acceptance = first.acceptance_token("inv_demo_acme");
     drop(first);
 
     let second = Demo::start("demo-second");
     assert_eq!(second.ids(), ids, "the same ids on a fresh start");
     assert_eq!(
         listed(second.base_url(), &token).await,
-        vec!["inv_demo_acme".to_string()],
+        seeded,
         "the token minted before the restart still works"
     );
+    assert_eq!(
+        second.acceptance_token("inv_demo_acme"),
+        acceptance,
+        "the same acceptance token on a fresh start"
+    );
+    let looked_up: serde_json::Value = reqwest::get(format!(
+        "{}/businesses/invitations/token/{acceptance}",
+        second.base_url()
+    ))
+    .await
+    .unwrap()
+    .error_for_status()
+    .expect("the acceptance token from before the restart finds the invitation")
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(looked_up["id"], "inv_demo_acme");
 }

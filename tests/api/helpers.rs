@@ -263,6 +263,7 @@ impl TestApp {
                 Some(Seed {
                     at,
                     id: InvitationId::generate(),
+                    nonce: None,
                 }),
             )
             .await
