@@ -3,7 +3,9 @@
 # redocly.yaml and .spectral.yaml: zero errors and zero warnings), then the breaking-change gate
 # (scripts/breaking_changes.sh: openapi.json against the previous commit and the last tag, and
 # its self-test). Then, against the live server: the docs page opened in headless Chromium
-# (scripts/docs_check.mjs; Chromium is Debian's, which .ci/run installs), and contract tests
+# (scripts/docs_check.mjs; Chromium is Debian's, which .ci/run installs), clients in TypeScript
+# and Python generated from openapi.json and driven through a smoke scenario against their own
+# demo servers (scripts/clients_smoke.sh), and contract tests
 # the live server: schemathesis (pinned) generates requests from openapi.json and checks every
 # response against it (status codes, bodies, headers, content types, 5xx). The server runs on its
 # embedded defaults with the demo data, on a free port, in a scratch data directory; the Owner
@@ -25,14 +27,14 @@ echo "--- breaking-change gate"
 bash scripts/breaking_changes.sh --self-test
 bash scripts/breaking_changes.sh
 
+# Pinned in scripts/requirements.txt; checked here so that the two cannot part.
 SCHEMATHESIS_VERSION=4.32.5
 work=.ci-work/contract
 mkdir -p "$work"
 
-if [ ! -x "$work/venv/bin/schemathesis" ] || ! "$work/venv/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
-  python3 -m venv "$work/venv"
-  "$work/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+[ -x "$work/venv/bin/python" ] || python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
+"$work/venv/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"
 "$work/venv/bin/schemathesis" --version
 
 cargo build --quiet
@@ -60,6 +62,9 @@ PY
 
 echo "--- docs page in headless Chromium"
 node scripts/docs_check.mjs "http://127.0.0.1:$port"
+
+echo "--- clients in other languages, generated now and driven through the smoke scenario"
+bash scripts/clients_smoke.sh
 
 # --seed makes the run repeatable; the bounded example count keeps it well under a minute.
 "$work/venv/bin/schemathesis" --config-file scripts/schemathesis.toml run openapi.json \

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Clients in other languages, generated from openapi.json during the run (nothing generated is
+# committed) and each driven through the same smoke scenario (clients/*/smoke.*) against a fresh
+# live demo server whose mail relay is down, so that "Failed to send" is reachable:
+#   - TypeScript: openapi-typescript + openapi-fetch (pinned in package.json), type-checked with
+#     `tsc --noEmit`, then run with node;
+#   - Python: openapi-python-client (pinned in scripts/requirements.txt).
+#
+#   bash scripts/clients_smoke.sh        # builds the server if needed; installs the pinned tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ -x node_modules/.bin/openapi-typescript ] || npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+venv=.ci-work/contract/venv
+if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
+cargo build --quiet --bin leadping-invitations
+work=.ci-work/clients
+rm -rf "$work" && mkdir -p "$work"
+
+server=""
+trap 'kill "$server" 2>/dev/null || true' EXIT
+# start_demo: a fresh demo server whose relay is a closed local port, with one attempt per email,
+# so that every email fails at once; sets $base and $token (the first business's Owner).
+start_demo() {
+  [ -z "$server" ] || { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+  local data port
+  data=$(mktemp -d -p "$work")
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  LEADPING_DATA_DIR="$data" LEADPING_LOG_LEVEL=warn \
+    LEADPING_SMTP_URL=smtp://127.0.0.1:9 LEADPING_DELIVERY_MAX_ATTEMPTS=1 LEADPING_DELIVERY_WAIT_MS=3000 \
+    ./target/debug/leadping-invitations serve --bind "127.0.0.1:$port" --demo --demo-out "$data/demo.json" \
+    > "$data/server.out" 2> "$data/server.err" &
+  server=$!
+  for _ in $(seq 1 100); do
+    [ -s "$data/demo.json" ] && break
+    kill -0 "$server" 2>/dev/null || { cat "$data/server.err"; echo "the server exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  base="http://127.0.0.1:$port"
+  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
+  # The seeded invitations' emails fail first, as they would with a relay that is down.
+  sleep 1
+}
+
+echo "--- TypeScript (openapi-typescript + openapi-fetch)"
+mkdir -p "$work/ts"
+node_modules/.bin/openapi-typescript openapi.json -o "$work/ts/schema.d.ts" --silent
+cp clients/typescript/smoke.mts clients/typescript/tsconfig.json "$work/ts/"
+node_modules/.bin/tsc -p "$work/ts" --noEmit
+node_modules/.bin/tsc -p "$work/ts"
+start_demo
+node "$work/ts/out/smoke.mjs" "$base" "$token"
+
+echo "--- Python (openapi-python-client)"
+mkdir -p "$work/py"
+printf 'package_name_override: leadping_client\npost_hooks: []\n' > "$work/py/config.yml"
+"$venv/bin/openapi-python-client" generate --path openapi.json --config "$work/py/config.yml" \
+  --meta none --output-path "$work/py/leadping_client" > /dev/null
+start_demo
+PYTHONPATH="$work/py" "$venv/bin/python" clients/python/smoke.py "$base" "$token"
