@@ -4,7 +4,11 @@
 # live demo server whose mail relay is down, so that "Failed to send" is reachable:
 #   - TypeScript: openapi-typescript + openapi-fetch (pinned in package.json), type-checked with
 #     `tsc --noEmit`, then run with node;
-#   - Python: openapi-python-client (pinned in scripts/requirements.txt).
+#   - Python: openapi-python-client (pinned in scripts/requirements.txt);
+#   - Java: openapi-generator's `java` generator, library `native` (its jar from the PyPI package
+#     openapi-generator-cli, pinned in scripts/requirements.txt), compiled with javac against that
+#     jar's Jackson and Debian's Jakarta annotations (libjakarta-annotation-api-java, which
+#     .ci/run installs, pinned), since Maven Central is out of reach here.
 #
 #   bash scripts/clients_smoke.sh        # builds the server if needed; installs the pinned tools
 set -euo pipefail
@@ -59,3 +63,17 @@ printf 'package_name_override: leadping_client\npost_hooks: []\n' > "$work/py/co
   --meta none --output-path "$work/py/leadping_client" > /dev/null
 start_demo
 PYTHONPATH="$work/py" "$venv/bin/python" clients/python/smoke.py "$base" "$token"
+
+echo "--- Java (openapi-generator, java/native)"
+mkdir -p "$work/java"
+jar=$(find "$venv" -name openapi-generator.jar | head -n 1)
+annotations=/usr/share/java/jakarta-annotation-api.jar
+[ -f "$annotations" ] || { echo "missing $annotations: apt-get install libjakarta-annotation-api-java" >&2; exit 1; }
+"$venv/bin/openapi-generator-cli" generate -g java --library native -i openapi.json -o "$work/java/gen" \
+  --additional-properties=openApiNullable=false,useJakartaEe=true,hideGenerationTimestamp=true,annotationLibrary=none,useBeanValidation=false,invokerPackage=ai.leadping.client,apiPackage=ai.leadping.client.api,modelPackage=ai.leadping.client.model \
+  > "$work/java/generate.log" 2>&1 || { cat "$work/java/generate.log"; exit 1; }
+mkdir -p "$work/java/classes"
+javac -nowarn -d "$work/java/classes" -cp "$jar:$annotations" $(find "$work/java/gen/src/main/java" -name '*.java')
+javac -d "$work/java/classes" -cp "$jar:$annotations:$work/java/classes" clients/java/Smoke.java
+start_demo
+java -cp "$jar:$annotations:$work/java/classes" Smoke "$base" "$token"
