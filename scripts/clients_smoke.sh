@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Clients in other languages, generated from openapi.json during the run (nothing generated is
 # committed) and each driven through the same smoke scenario (clients/*/smoke.*) against a fresh
-# live demo server whose mail relay is down, so that "Failed to send" is reachable:
+# live demo server whose mail relay is down, so that "Failed to send" is reachable. Each talks to
+# the server through `prism proxy --errors` (pinned in package.json), which checks every request
+# and response against openapi.json and turns a violation into an error the scenario fails on.
 #   - TypeScript: openapi-typescript + openapi-fetch (pinned in package.json), type-checked with
 #     `tsc --noEmit`, then run with node;
 #   - Python: openapi-python-client (pinned in scripts/requirements.txt);
@@ -23,11 +25,15 @@ work=.ci-work/clients
 rm -rf "$work" && mkdir -p "$work"
 
 server=""
-trap 'kill "$server" 2>/dev/null || true' EXIT
+prism=""
+trap 'kill "$server" "$prism" 2>/dev/null || true' EXIT
 # start_demo: a fresh demo server whose relay is a closed local port, with one attempt per email,
-# so that every email fails at once; sets $base and $token (the first business's Owner).
+# so that every email fails at once, behind a fresh prism proxy; sets $base (the proxy) and
+# $token (the first business's Owner).
 start_demo() {
-  [ -z "$server" ] || { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+  for p in "$server" "$prism"; do
+    [ -z "$p" ] || { kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; }
+  done
   local data port
   data=$(mktemp -d -p "$work")
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -41,8 +47,19 @@ start_demo() {
     kill -0 "$server" 2>/dev/null || { cat "$data/server.err"; echo "the server exited" >&2; exit 1; }
     sleep 0.1
   done
-  base="http://127.0.0.1:$port"
   token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
+  local proxy_port
+  proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  node_modules/.bin/prism proxy openapi.json "http://127.0.0.1:$port" --errors \
+    --host 127.0.0.1 --port "$proxy_port" > "$data/prism.log" 2>&1 &
+  prism=$!
+  for _ in $(seq 1 120); do
+    grep -q "listening" "$data/prism.log" && break
+    kill -0 "$prism" 2>/dev/null || { cat "$data/prism.log"; echo "prism exited" >&2; exit 1; }
+    sleep 0.25
+  done
+  base="http://127.0.0.1:$proxy_port"
+  prism_log="$data/prism.log"
   # The seeded invitations' emails fail first, as they would with a relay that is down.
   sleep 1
 }
@@ -54,7 +71,7 @@ cp clients/typescript/smoke.mts clients/typescript/tsconfig.json "$work/ts/"
 node_modules/.bin/tsc -p "$work/ts" --noEmit
 node_modules/.bin/tsc -p "$work/ts"
 start_demo
-node "$work/ts/out/smoke.mjs" "$base" "$token"
+node "$work/ts/out/smoke.mjs" "$base" "$token" || { grep -i violation "$prism_log"; exit 1; }
 
 echo "--- Python (openapi-python-client)"
 mkdir -p "$work/py"
@@ -62,7 +79,8 @@ printf 'package_name_override: leadping_client\npost_hooks: []\n' > "$work/py/co
 "$venv/bin/openapi-python-client" generate --path openapi.json --config "$work/py/config.yml" \
   --meta none --output-path "$work/py/leadping_client" > /dev/null
 start_demo
-PYTHONPATH="$work/py" "$venv/bin/python" clients/python/smoke.py "$base" "$token"
+PYTHONPATH="$work/py" "$venv/bin/python" clients/python/smoke.py "$base" "$token" \
+  || { grep -i violation "$prism_log"; exit 1; }
 
 echo "--- Java (openapi-generator, java/native)"
 mkdir -p "$work/java"
@@ -76,4 +94,5 @@ mkdir -p "$work/java/classes"
 javac -nowarn -d "$work/java/classes" -cp "$jar:$annotations" $(find "$work/java/gen/src/main/java" -name '*.java')
 javac -d "$work/java/classes" -cp "$jar:$annotations:$work/java/classes" clients/java/Smoke.java
 start_demo
-java -cp "$jar:$annotations:$work/java/classes" Smoke "$base" "$token"
+java -cp "$jar:$annotations:$work/java/classes" Smoke "$base" "$token" \
+  || { grep -i violation "$prism_log"; exit 1; }
