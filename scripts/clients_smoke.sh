@@ -16,7 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -x node_modules/.bin/openapi-typescript ] || npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+if [ ! -x node_modules/.bin/openapi-typescript ] || [ ! -x node_modules/.bin/prism ]; then
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+fi
 venv=.ci-work/contract/venv
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
@@ -27,6 +29,10 @@ rm -rf "$work" && mkdir -p "$work"
 server=""
 prism=""
 trap 'kill "$server" "$prism" 2>/dev/null || true' EXIT
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # start_demo: a fresh demo server whose relay is a closed local port, with one attempt per email,
 # so that every email fails at once, behind a fresh prism proxy; sets $base (the proxy) and
 # $token (the first business's Owner).
@@ -34,11 +40,12 @@ start_demo() {
   for p in "$server" "$prism"; do
     [ -z "$p" ] || { kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; }
   done
-  local data port
+  local data port relay
   data=$(mktemp -d -p "$work")
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
+  relay=$(free_port) # free a moment ago, and nothing listens on it: connections are refused
   LEADPING_DATA_DIR="$data" LEADPING_LOG_LEVEL=warn \
-    LEADPING_SMTP_URL=smtp://127.0.0.1:9 LEADPING_DELIVERY_MAX_ATTEMPTS=1 LEADPING_DELIVERY_WAIT_MS=3000 \
+    LEADPING_SMTP_URL="smtp://127.0.0.1:$relay" LEADPING_DELIVERY_MAX_ATTEMPTS=1 LEADPING_DELIVERY_WAIT_MS=3000 \
     ./target/debug/leadping-invitations serve --bind "127.0.0.1:$port" --demo --demo-out "$data/demo.json" \
     > "$data/server.out" 2> "$data/server.err" &
   server=$!
@@ -49,7 +56,7 @@ start_demo() {
   done
   token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
   local proxy_port
-  proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  proxy_port=$(free_port)
   node_modules/.bin/prism proxy openapi.json "http://127.0.0.1:$port" --errors \
     --host 127.0.0.1 --port "$proxy_port" > "$data/prism.log" 2>&1 &
   prism=$!
