@@ -26,35 +26,25 @@ cargo build --quiet --bin leadping-invitations
 work=.ci-work/clients
 rm -rf "$work" && mkdir -p "$work"
 
-server=""
+. scripts/demo_server.sh
+demo_pid=""
 prism=""
-trap 'kill "$server" "$prism" 2>/dev/null || true' EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+trap 'kill "$demo_pid" "$prism" 2>/dev/null || true' EXIT
 
 # start_demo: a fresh demo server whose relay is a closed local port, with one attempt per email,
 # so that every email fails at once, behind a fresh prism proxy; sets $base (the proxy) and
 # $token (the first business's Owner).
 start_demo() {
-  for p in "$server" "$prism"; do
+  for p in "$demo_pid" "$prism"; do
     [ -z "$p" ] || { kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; }
   done
   local data port relay
   data=$(mktemp -d -p "$work")
   port=$(free_port)
   relay=$(free_port) # free a moment ago, and nothing listens on it: connections are refused
-  LEADPING_DATA_DIR="$data" LEADPING_LOG_LEVEL=warn \
-    LEADPING_SMTP_URL="smtp://127.0.0.1:$relay" LEADPING_DELIVERY_MAX_ATTEMPTS=1 LEADPING_DELIVERY_WAIT_MS=3000 \
-    ./target/debug/leadping-invitations serve --bind "127.0.0.1:$port" --demo --demo-out "$data/demo.json" \
-    > "$data/server.out" 2> "$data/server.err" &
-  server=$!
-  for _ in $(seq 1 100); do
-    [ -s "$data/demo.json" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$data/server.err"; echo "the server exited" >&2; exit 1; }
-    sleep 0.1
-  done
-  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
+  start_demo_server "$data" "$port" LEADPING_SMTP_URL="smtp://127.0.0.1:$relay" \
+    LEADPING_DELIVERY_MAX_ATTEMPTS=1 LEADPING_DELIVERY_WAIT_MS=3000
+  token=$(owner_token "$data")
   local proxy_port
   proxy_port=$(free_port)
   node_modules/.bin/prism proxy openapi.json "http://127.0.0.1:$port" --errors \

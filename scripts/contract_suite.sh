@@ -38,20 +38,12 @@ mkdir -p "$work"
 "$work/venv/bin/schemathesis" --version
 
 cargo build --quiet
+. scripts/demo_server.sh
 data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-LEADPING_DATA_DIR="$data" LEADPING_DELIVERY_WAIT_MS=200 LEADPING_LOG_LEVEL=warn \
-  ./target/debug/leadping-invitations serve --bind "127.0.0.1:$port" --demo --demo-out "$data/demo.json" \
-  > "$data/server.out" 2> "$data/server.err" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
-
-for _ in $(seq 1 100); do
-  [ -s "$data/demo.json" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$data/server.err"; echo "the server exited" >&2; exit 1; }
-  sleep 0.1
-done
-token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["businesses"][0]["members"][0]["token"])' "$data/demo.json")
+port=$(free_port)
+trap 'kill "${demo_pid:-}" 2>/dev/null || true; rm -rf "$data"' EXIT
+start_demo_server "$data" "$port" LEADPING_DELIVERY_WAIT_MS=200
+token=$(owner_token "$data")
 # The second business's acceptance tokens, for look-up and accept (scripts/schemathesis.toml): the
 # first business's invitations are for resend and revoke.
 python3 - "$data/demo.json" > "$work/demo-tokens.dict" <<'PY'

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::Config;
 use crate::error::{GenError, only_keys, ptr, str_at};
 use crate::names::{ident, is_plain, pascal, snake};
-use crate::types::field_type;
+use crate::types::{field_type, schema_ref};
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
 
@@ -580,19 +580,6 @@ fn json_content(
     }
     let item = schema_ref(items, &ptr(&sp, "items"), cfg)?;
     Ok(Some(quote! { ::std::vec::Vec<#item> }))
-}
-
-fn schema_ref(r: &str, pointer: &str, cfg: &Config) -> Result<TokenStream, GenError> {
-    let name = r.strip_prefix("#/components/schemas/").ok_or_else(|| {
-        GenError::new(
-            pointer,
-            format!("`{r}` is not a local schema reference"),
-            "`#/components/schemas/Name`",
-        )
-    })?;
-    let ident = format_ident!("{}", name);
-    let module = crate::path_tokens(&cfg.types_module, "types module")?;
-    Ok(quote! { #module::#ident })
 }
 
 /// The success response type (generated here) and the error type (named by the 4XX/5XX

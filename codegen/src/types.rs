@@ -507,9 +507,14 @@ fn hand_written<'c>(cfg: &'c Config, schema: &Value) -> Option<&'c crate::HandWr
 
 fn reference(schema: &Value, pointer: &str, cfg: &Config) -> Result<TokenStream, GenError> {
     let r = str_at(schema, pointer, "$ref")?;
+    schema_ref(r, &ptr(pointer, "$ref"), cfg)
+}
+
+/// The generated type a `#/components/schemas/Name` reference (at `pointer`) names.
+pub fn schema_ref(r: &str, pointer: &str, cfg: &Config) -> Result<TokenStream, GenError> {
     let name = r.strip_prefix("#/components/schemas/").ok_or_else(|| {
         GenError::new(
-            &ptr(pointer, "$ref"),
+            pointer,
             format!("`{r}` is not a local schema reference"),
             "`#/components/schemas/Name`",
         )
