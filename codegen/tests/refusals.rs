@@ -873,3 +873,18 @@ fn a_configuration_that_names_no_rust_path_is_refused() {
     let e = generate(EVERYTHING, &bad).unwrap_err();
     assert!(e.message().contains("not an identifier"), "{e}");
 }
+
+#[test]
+fn examples_on_named_schemas_are_documentation_only() {
+    let mut doc: Value = serde_json::from_str(EVERYTHING).unwrap();
+    set(&mut doc, ITEM, "example", json!({"id": "item_1"}));
+    set(
+        &mut doc,
+        "/components/schemas/Kind",
+        "example",
+        json!("Plain"),
+    );
+    let with = generate(&doc.to_string(), &config()).expect("examples are accepted");
+    let without = generate(EVERYTHING, &config()).unwrap();
+    assert_eq!(with, without, "an example changes no generated code");
+}

@@ -1,5 +1,6 @@
 //! What the contract promises its consumers beyond its shapes: security on the right
-//! operations, docs on every operation, and a problem catalogue that matches the server's.
+//! operations, docs on every operation, a problem catalogue that matches the server's, and a
+//! realistic example on every schema that the server's own types read and write back.
 
 use std::collections::BTreeSet;
 
@@ -113,4 +114,93 @@ fn the_problem_catalogue_matches_the_server() {
             "{method} {path}: 401 listed exactly when a bearer token is required"
         );
     }
+}
+
+/// `example` at `name`, read by the server's own wire type and written back: every field present
+/// under its contract name, each of the right type, nothing the type does not know.
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(
+    name: &str,
+    example: &Value,
+) -> Result<(), String> {
+    let read: T = serde_json::from_value(example.clone())
+        .map_err(|e| format!("{name}'s example does not read as {name}: {e}"))?;
+    let written = serde_json::to_value(&read).unwrap();
+    if &written == example {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}'s example is not what {name} writes back:\n  example: {example}\n  written: {written}"
+        ))
+    }
+}
+
+/// The strings a placeholder example would hold.
+fn placeholders(value: &Value, at: &str, found: &mut Vec<String>) {
+    match value {
+        Value::String(s) if matches!(s.as_str(), "string" | "" | "example") => {
+            found.push(format!("{at}: {s:?}"))
+        }
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, v)| placeholders(v, &format!("{at}/{k}"), found)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| placeholders(v, &format!("{at}/{i}"), found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_schema_has_a_realistic_example_its_wire_type_reads_and_writes_back() {
+    use leadping_invitations::wire;
+    type Check = fn(&str, &Value) -> Result<(), String>;
+    let checks: [(&str, Check); 7] = [
+        (
+            "AcceptBusinessInvitationRequest",
+            round_trips::<wire::AcceptBusinessInvitationRequest>,
+        ),
+        (
+            "BusinessInvitation",
+            round_trips::<wire::BusinessInvitation>,
+        ),
+        (
+            "BusinessInvitationRole",
+            round_trips::<wire::BusinessInvitationRole>,
+        ),
+        (
+            "BusinessInvitationRow",
+            round_trips::<wire::BusinessInvitationRow>,
+        ),
+        (
+            "BusinessInvitationStatus",
+            round_trips::<wire::BusinessInvitationStatus>,
+        ),
+        (
+            "CreateBusinessInvitationRequest",
+            round_trips::<wire::CreateBusinessInvitationRequest>,
+        ),
+        ("Problem", round_trips::<wire::Problem>),
+    ];
+    let spec = spec();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let checked: BTreeSet<&str> = checks.iter().map(|(name, _)| *name).collect();
+    let named: BTreeSet<&str> = schemas.keys().map(String::as_str).collect();
+    assert_eq!(
+        named, checked,
+        "every named schema has its example checked here"
+    );
+    let mut failures = Vec::new();
+    for (name, check) in checks {
+        let example = &schemas[name]["example"];
+        if example.is_null() {
+            failures.push(format!("{name} has no example"));
+            continue;
+        }
+        placeholders(example, name, &mut failures);
+        if let Err(e) = check(name, example) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
