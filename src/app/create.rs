@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::idempotency::Replay;
+use super::idempotency::replayed;
 use super::{
     App, Idempotency, Queued, Render, Unexpected, caller, now, operation_error, queue_email,
 };
@@ -144,12 +144,9 @@ impl App {
                     .as_ref()
                     .and_then(|s| s.nonce.clone())
                     .unwrap_or_else(|| tokens::random_nonce(16));
-                if let Some(idem) = &idem {
-                    match idem.replay(tx, &business.id, now)? {
-                        Some(Replay::Same(body)) => return Ok(Queued::Replayed(body)),
-                        Some(Replay::Reused) => return Err(CreateError::IdempotencyKeyReused),
-                        None => {}
-                    }
+                let reused = CreateError::IdempotencyKeyReused;
+                if let Some(body) = replayed(idem.as_ref(), tx, &business.id, now, reused)? {
+                    return Ok(Queued::Replayed(body));
                 }
                 super::may_email::<CreateError>(
                     tx,

@@ -24,14 +24,6 @@ pub struct Idempotency {
 #[error("Idempotency-Key must be {} to {} characters long.", .0.start(), .0.end())]
 pub struct InvalidIdempotencyKey(pub RangeInclusive<usize>);
 
-/// What the store holds for a key.
-pub(super) enum Replay<B> {
-    /// The first request's response.
-    Same(B),
-    /// The key came with another request.
-    Reused,
-}
-
 impl Idempotency {
     /// The key of a request to `operation` that says `parts` besides (its body, its path);
     /// `length` is the contract's bounds on the key, in characters (the generated parameter
@@ -57,24 +49,6 @@ impl Idempotency {
         })
     }
 
-    /// What the store holds for this key within the window, if anything.
-    pub(super) fn replay<B: serde::de::DeserializeOwned>(
-        &self,
-        tx: &mut dyn Tx,
-        business_id: &BusinessId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Replay<B>>, super::Unexpected> {
-        let Some(stored) =
-            tx.idempotent_response(business_id, &self.key, now - IDEMPOTENCY_WINDOW)?
-        else {
-            return Ok(None);
-        };
-        if stored.request_hash != self.request_hash {
-            return Ok(Some(Replay::Reused));
-        }
-        Ok(Some(Replay::Same(serde_json::from_str(&stored.body)?)))
-    }
-
     /// Keeps `body` as the response to replay for this key.
     pub(super) fn save(
         &self,
@@ -89,6 +63,32 @@ impl Idempotency {
             body,
         };
         tx.save_idempotent_response(business_id, &self.key, &stored, now)
+    }
+}
+
+/// The response to replay for a request's key, if the store holds one within the window; `reused`
+/// when the key came with another request. Create and resend ask this first.
+pub(super) fn replayed<B, E>(
+    idem: Option<&Idempotency>,
+    tx: &mut dyn Tx,
+    business_id: &BusinessId,
+    now: DateTime<Utc>,
+    reused: E,
+) -> Result<Option<B>, E>
+where
+    B: serde::de::DeserializeOwned,
+    E: From<super::Unexpected>,
+{
+    let Some(idem) = idem else { return Ok(None) };
+    let stored = tx
+        .idempotent_response(business_id, &idem.key, now - IDEMPOTENCY_WINDOW)
+        .map_err(|e| E::from(e.into()))?;
+    match stored {
+        None => Ok(None),
+        Some(stored) if stored.request_hash != idem.request_hash => Err(reused),
+        Some(stored) => serde_json::from_str(&stored.body)
+            .map(Some)
+            .map_err(|e| E::from(e.into())),
     }
 }
 

@@ -2,7 +2,7 @@
 //! daily-cap checks shared with create, a seat again for an expired invitation whose seat was
 //! released, a fresh email that supersedes the older ones still waiting.
 
-use super::idempotency::Replay;
+use super::idempotency::replayed;
 use super::{
     App, EmailRefusal, Idempotency, Queued, Render, Unexpected, invitation_in,
     member_and_locked_business, now, operation_error, queue_email,
@@ -138,12 +138,9 @@ impl App {
                     return Err(ResendError::NotMember);
                 };
                 let now = now();
-                if let Some(idem) = &idem {
-                    match idem.replay(tx, &business.id, now)? {
-                        Some(Replay::Same(body)) => return Ok((Queued::Replayed(body), vec![])),
-                        Some(Replay::Reused) => return Err(ResendError::IdempotencyKeyReused),
-                        None => {}
-                    }
+                let reused = ResendError::IdempotencyKeyReused;
+                if let Some(body) = replayed(idem.as_ref(), tx, &business.id, now, reused)? {
+                    return Ok((Queued::Replayed(body), vec![]));
                 }
                 let Some(mut record) = invitation_in(tx, &business.id, invitation_id.as_ref())?
                 else {
