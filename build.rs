@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use leadping_codegen::{Config, HandWritten};
+use leadping_codegen::{Config, HandWritten, Security};
 
 fn main() {
     println!("cargo:rerun-if-changed=openapi.json");
@@ -26,7 +26,10 @@ fn main() {
                     without one."
             .into(),
         types_module: "crate::wire".into(),
-        problem_with_headers: "crate::problem::ProblemWithHeaders".into(),
+        security: vec![Security {
+            scheme: "bearerAuth".into(),
+            extractor: "crate::api::Caller".into(),
+        }],
         hand_written: vec![
             HandWritten {
                 type_name: "string".into(),

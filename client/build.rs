@@ -10,8 +10,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", spec_path.display());
     println!("cargo:rerun-if-changed=build.rs");
     let text = std::fs::read_to_string(&spec_path).expect("openapi.json beside the client crate");
-    let spec: openapiv3::OpenAPI =
+    let mut spec: openapiv3::OpenAPI =
         serde_json::from_str(&text).expect("openapi.json is an OpenAPI 3.0 document");
+    problems_as_json(&mut spec);
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
@@ -33,4 +34,36 @@ fn main() {
         ),
     )
     .expect("OUT_DIR is writable");
+}
+
+/// progenitor 0.15 types a response body only under `application/json` (any other media type
+/// becomes an untyped byte stream), and the contract's error bodies are
+/// `application/problem+json`, which is JSON by RFC 6839's `+json` suffix. So the client is
+/// generated with each problem under `application/json`: same schema, typed `Problem` errors.
+fn problems_as_json(spec: &mut openapiv3::OpenAPI) {
+    for (_, item) in spec.paths.paths.iter_mut() {
+        let openapiv3::ReferenceOr::Item(item) = item else {
+            continue;
+        };
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in operations.into_iter().flatten() {
+            for (_, response) in op.responses.responses.iter_mut() {
+                let openapiv3::ReferenceOr::Item(response) = response else {
+                    continue;
+                };
+                if let Some(media) = response.content.shift_remove("application/problem+json") {
+                    response.content.insert("application/json".into(), media);
+                }
+            }
+        }
+    }
 }

@@ -65,6 +65,18 @@ def unsupported_construct(spec):
     spec["components"]["schemas"]["CreateBusinessInvitationRequest"]["properties"]["email"]["maxLength"] = 320
 
 
+def remove_declared_status(spec):
+    del spec["paths"][RESEND]["post"]["responses"]["429"]
+
+
+def remove_retry_after(spec):
+    del spec["paths"][RESEND]["post"]["responses"]["429"]["headers"]["Retry-After"]
+
+
+def drop_security(spec):
+    spec["paths"][RESEND]["post"]["security"] = []
+
+
 NEW_SUMMARY = "Resend a current-business user invitation, mutated summary"
 NEW_DESCRIPTION_PARAGRAPH = "A paragraph added by the documentation-only mutation."
 
@@ -95,6 +107,12 @@ CASES = [
      "build", "fail", ["get_business_invitation"]),
     ("operation-removed", "an implemented operation is removed", remove_operation, None,
      "build", "fail", ["revoke_business_invitation"]),
+    ("status-removed", "a status the handler returns (resend's 429) is removed from the contract", remove_declared_status, None,
+     "build", "fail", ["TooManyRequests"]),
+    ("retry-after-removed", "the Retry-After header of resend's 429 is removed from the contract", remove_retry_after, None,
+     "build", "fail", ["TooManyRequests"]),
+    ("security-removed", "resend stops requiring a bearer token", drop_security, None,
+     "build", "fail", ["resend_business_invitation"]),
     ("unsupported-construct", "a construct the generator does not support", unsupported_construct, None,
      "build", "fail", ["openapi.json#/components/schemas/CreateBusinessInvitationRequest/properties/email/maxLength", "write instead"]),
     ("wire-type-disagrees", "a hand-written wire type disagrees with the spec (pattern)", None, break_wire_pattern,

@@ -1,6 +1,7 @@
 // Opens the server's docs page in headless Chromium (Debian's, installed by .ci/run) and checks
-// what a reader would: the resend operation, its 429 with Retry-After, and the BusinessInvitation
-// fields are rendered, and the page made no request anywhere but the server itself.
+// what a reader would: the resend operation with each status it declares (its 429 with the
+// Retry-After header, its 401 with WWW-Authenticate), and the BusinessInvitation fields are
+// rendered, and the page made no request anywhere but the server itself.
 //
 //   node scripts/docs_check.mjs http://127.0.0.1:PORT
 //
@@ -43,6 +44,22 @@ try {
     () => document.body.innerText.includes("Resend a current-business user invitation"),
     { timeout: 60000 },
   );
+  // Read resend's declared responses as a reader would (the page opens every operation): the
+  // 429 row with the Retry-After header in its headers table, the 401 with WWW-Authenticate.
+  const resend = "#operations-invitations-resendBusinessInvitation";
+  await page.waitForSelector(`${resend} tr.response[data-code="429"]`, { timeout: 60000 });
+  const rows = await page.$$eval(`${resend} tr.response`, (trs) =>
+    trs.map((tr) => ({ code: tr.getAttribute("data-code"), text: tr.innerText })),
+  );
+  const codes = rows.map((r) => r.code);
+  for (const code of ["200", "400", "401", "403", "404", "409", "422", "429", "500"]) {
+    if (!codes.includes(code)) failures.push(`resend's responses do not show ${code} (shown: ${codes.join(", ")})`);
+  }
+  for (const [code, header] of [["429", "Retry-After"], ["401", "WWW-Authenticate"], ["200", "x-request-id"]]) {
+    const row = rows.find((r) => r.code === code);
+    if (row && !row.text.includes(header)) failures.push(`resend's ${code} does not show the ${header} header`);
+  }
+  if (codes.some((c) => c.endsWith("XX"))) failures.push(`resend still shows a range: ${codes.join(", ")}`);
   const text = await page.evaluate(() => document.body.innerText);
   const expected = [
     "Resend a current-business user invitation",

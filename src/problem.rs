@@ -2,19 +2,21 @@
 //! application layer, the store or the mail transport.
 //!
 //! The wire shape is the generated [`Problem`]; this module gives it the catalogue of problem
-//! types (each with a stable `type` URI, title and status) and dropshot's error traits. Problems
-//! that need response headers (429 with Retry-After) travel as [`ProblemWithHeaders`] through
-//! the generated response enums, because dropshot 0.18 cannot set headers on a custom error body.
-//! Which refusal of an operation is which problem is decided beside the operation's error enum
-//! in `app`, not here.
+//! types (each with a stable `type` URI, title and status), the problem of a request refused
+//! before its operation ran, and dropshot's error traits. Every problem goes out through its
+//! operation's generated response enum, whose variants are exactly the statuses the contract
+//! declares (with their typed headers: `Retry-After` on 429, `WWW-Authenticate` on 401). Which
+//! refusal of an operation is which response is decided beside the operation's error enum in
+//! `app`, not here.
 //!
 //! A 500 is a bug: its body says nothing about the cause, which is logged instead.
 
 use std::fmt;
 
 use dropshot::{ErrorStatusCode, HttpError, HttpResponseError, RequestContext};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::StatusCode;
 
+use crate::contract::{Rejection, RetryAfterHeader};
 pub use crate::wire::Problem;
 
 /// Where problem type URIs live; a type URI is this plus the type's slug.
@@ -30,8 +32,11 @@ pub enum ProblemType {
     Unauthorized,
     /// 403: the caller's role does not allow this.
     Forbidden,
-    /// 404: no such invitation for the caller's business, or no such acceptance token.
+    /// 404: no such invitation for the caller's business, or no such acceptance token, or no
+    /// operation at the path.
     NotFound,
+    /// 405: the path has operations, none for this method.
+    MethodNotAllowed,
     /// 409: the invitation was already accepted.
     InvitationAccepted,
     /// 409: the invitation was revoked.
@@ -63,6 +68,7 @@ impl ProblemType {
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::InvitationAccepted,
         Self::InvitationRevoked,
         Self::InvitationExpired,
@@ -82,6 +88,7 @@ impl ProblemType {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
             Self::InvitationAccepted => "invitation-accepted",
             Self::InvitationRevoked => "invitation-revoked",
             Self::InvitationExpired => "invitation-expired",
@@ -102,6 +109,7 @@ impl ProblemType {
             Self::Unauthorized => "Authentication required",
             Self::Forbidden => "Not allowed",
             Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
             Self::InvitationAccepted => "Invitation already accepted",
             Self::InvitationRevoked => "Invitation revoked",
             Self::InvitationExpired => "Invitation expired",
@@ -122,6 +130,7 @@ impl ProblemType {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvitationAccepted
             | Self::InvitationRevoked
             | Self::InvitationExpired
@@ -160,6 +169,12 @@ impl Problem {
         self
     }
 
+    /// Ties the problem, in place, to the request it answers (`instance` and `requestId`).
+    pub fn tie<C: Send + Sync + 'static>(&mut self, rqctx: &RequestContext<C>) {
+        self.instance = Some(rqctx.request.uri().path().to_string());
+        self.request_id = Some(rqctx.request_id.clone());
+    }
+
     /// An opaque 500 for a bug; the cause belongs in the log, not in the body.
     pub fn internal() -> Self {
         Problem::new(
@@ -183,31 +198,39 @@ impl Problem {
 }
 
 impl fmt::Display for Problem {
+    /// For logs: the status and the type, not the detail (which may quote the request).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.title, self.detail)
+        write!(f, "{} {}", self.status, self.r#type)
     }
 }
 
 /// dropshot's own errors (a path, header or body that does not parse, a body over the size
-/// limit) become problems of the matching type.
+/// limit) and the bearer extractor's refusals become problems of the matching type.
 impl From<HttpError> for Problem {
     fn from(e: HttpError) -> Self {
         let status = e.status_code.as_status();
         let kind = match status {
-            StatusCode::BAD_REQUEST
-            | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemType::Validation,
-            StatusCode::NOT_FOUND => ProblemType::NotFound,
             s if s.is_server_error() => return Problem::internal(),
-            _ => {
-                let mut p = Problem::new(ProblemType::Validation, e.external_message);
-                p.status = i32::from(status.as_u16());
-                return p;
-            }
+            StatusCode::UNAUTHORIZED => ProblemType::Unauthorized,
+            StatusCode::FORBIDDEN => ProblemType::Forbidden,
+            StatusCode::NOT_FOUND => ProblemType::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ProblemType::MethodNotAllowed,
+            _ => ProblemType::Validation,
         };
         let mut p = Problem::new(kind, e.external_message);
         // Keep dropshot's exact status (413 stays 413) while naming the closest problem type.
         p.status = i32::from(status.as_u16());
+        p
+    }
+}
+
+/// A request refused before its operation ran, as the problem its declared response carries,
+/// tied to the request like any other.
+impl From<Rejection> for Problem {
+    fn from(r: Rejection) -> Self {
+        let mut p = Problem::from(r.error);
+        p.instance = Some(r.path);
+        p.request_id = Some(r.request_id);
         p
     }
 }
@@ -219,65 +242,10 @@ impl HttpResponseError for Problem {
     }
 }
 
-/// A problem answered with extra response headers, such as Retry-After on a 429.
-#[derive(Debug)]
-pub struct ProblemWithHeaders {
-    pub problem: Problem,
-    pub headers: HeaderMap,
-}
-
-impl ProblemWithHeaders {
-    /// A problem whose headers are yet to be added.
-    pub fn new(problem: Problem) -> Self {
-        ProblemWithHeaders {
-            problem,
-            headers: HeaderMap::new(),
-        }
-    }
-
-    /// A problem of a catalogued type without headers.
-    pub fn of(kind: ProblemType, detail: impl Into<String>) -> Self {
-        Self::new(Problem::new(kind, detail))
-    }
-
-    /// The opaque 500 of an unexpected failure.
-    pub fn internal() -> Self {
-        Self::new(Problem::internal())
-    }
-
-    /// A 429 of a catalogued type with `Retry-After` in whole seconds (at least one).
-    pub fn too_many(kind: ProblemType, detail: impl Into<String>, retry_after_secs: u64) -> Self {
-        Self::retry_after(Problem::new(kind, detail), retry_after_secs)
-    }
-
-    /// Ties the problem to the request it answers (`instance` and `requestId`).
-    pub fn at<C: Send + Sync + 'static>(mut self, rqctx: &RequestContext<C>) -> Self {
-        self.problem = self.problem.at(rqctx);
-        self
-    }
-
-    /// A 429 problem with `Retry-After` in whole seconds (at least one).
-    pub fn retry_after(problem: Problem, seconds: u64) -> Self {
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        ProblemWithHeaders { problem, headers }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        self.problem.status_code_or_500()
-    }
-
-    /// The HTTP response, in the same JSON shape as any other problem.
-    pub fn into_response(self) -> Result<http::Response<dropshot::Body>, HttpError> {
-        let body = serde_json::to_string(&self.problem)
-            .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
-        let mut response = http::Response::builder()
-            .status(self.status())
-            .header(http::header::CONTENT_TYPE, dropshot::CONTENT_TYPE_JSON)
-            .body(dropshot::Body::from(body))
-            .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
-        response.headers_mut().extend(self.headers);
-        Ok(response)
+/// `Retry-After` in whole seconds: at least one, as the contract's `minimum` says.
+pub fn retry_after(seconds: u64) -> RetryAfterHeader {
+    RetryAfterHeader {
+        retry_after: i64::try_from(seconds.max(1)).unwrap_or(i64::MAX),
     }
 }
 
@@ -320,13 +288,17 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_a_header_in_whole_seconds() {
-        let r =
-            ProblemWithHeaders::retry_after(Problem::new(ProblemType::ResendCooldown, "wait"), 0)
-                .into_response()
-                .unwrap();
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers()[http::header::RETRY_AFTER], "1");
-        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/json");
+    fn retry_after_is_at_least_one_second() {
+        assert_eq!(retry_after(0).retry_after, 1);
+        assert_eq!(retry_after(42).retry_after, 42);
+    }
+
+    #[test]
+    fn a_problem_logs_its_status_and_type_but_not_its_detail() {
+        let p = Problem::new(ProblemType::NotFound, "no invitation for a@example.com");
+        assert_eq!(
+            p.to_string(),
+            "404 https://api.leadping.ai/errors/not-found"
+        );
     }
 }

@@ -1,14 +1,19 @@
 //! Building and starting the HTTP server: the generated API with our implementation, plus the
 //! contract itself at `GET /openapi.json` and its rendering at `GET /docs` (both outside the
-//! documented API). Wiring: it may import any
-//! layer, and nothing but `main` and the tests imports it.
+//! documented API), and the problems for the errors dropshot produces before any operation runs
+//! (unknown path, unsupported method). Wiring: it may import any layer, and nothing but `main`
+//! and the tests imports it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use dropshot::{
-    ApiDescription, ConfigDropshot, ConfigLoggingLevel, HttpError, HttpServer, RequestContext,
-    ServerBuilder,
+    ApiDescription, ConfigDropshot, ConfigLoggingLevel, ErrorRenderer, HttpError, HttpServer,
+    RequestContext, ServerBuilder,
 };
+use http::{Method, Response, StatusCode, Uri};
+
+use crate::problem::{Problem, ProblemType};
 
 use crate::api::{ApiContext, InvitationsApi};
 use crate::contract::leadping_invitations_api_mod;
@@ -52,6 +57,57 @@ async fn openapi_document(
         .map_err(|e| HttpError::for_internal_error(e.to_string()))
 }
 
+/// The errors dropshot produces itself (no route for the path, no handler for the method, a path
+/// that does not decode) as problems like every other error, tied to the request. dropshot 0.18
+/// has no hook for them; the vendored dropshot's one patch adds it (`vendor/dropshot/README.md`).
+#[derive(Debug)]
+pub struct ProblemRenderer;
+
+impl ErrorRenderer for ProblemRenderer {
+    fn render(
+        &self,
+        mut error: HttpError,
+        method: &Method,
+        uri: &Uri,
+        request_id: &str,
+    ) -> Response<dropshot::Body> {
+        let headers = error.headers.take();
+        let status = error.status_code.as_status();
+        let mut problem = match status {
+            StatusCode::NOT_FOUND => Problem::new(
+                ProblemType::NotFound,
+                "No operation of this API has this path.",
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => Problem::new(
+                ProblemType::MethodNotAllowed,
+                format!(
+                    "This path has no {method} operation; the Allow header lists those it has."
+                ),
+            ),
+            _ => Problem::from(error),
+        };
+        problem.instance = Some(uri.path().to_string());
+        problem.request_id = Some(request_id.to_string());
+        let body = serde_json::to_string(&problem).unwrap_or_default();
+        let mut response = Response::new(dropshot::Body::from(body));
+        *response.status_mut() = StatusCode::from_u16(u16::try_from(problem.status).unwrap_or(500))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(crate::contract::PROBLEM_CONTENT_TYPE),
+        );
+        // The 405's `Allow` (RFC 9110), as dropshot's router wrote it.
+        if let Some(headers) = headers {
+            for value in headers.get_all(http::header::ALLOW) {
+                response
+                    .headers_mut()
+                    .append(http::header::ALLOW, value.clone());
+            }
+        }
+        response
+    }
+}
+
 pub use crate::logging::logger;
 
 /// Starts the server; it runs until closed.
@@ -67,6 +123,7 @@ pub fn start(
     };
     let server = ServerBuilder::new(api_description()?, context, log)
         .config(config)
+        .error_renderer(Arc::new(ProblemRenderer))
         .start()
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)

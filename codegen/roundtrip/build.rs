@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use leadping_codegen::{Config, HandWritten};
+use leadping_codegen::{Config, HandWritten, Security};
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -34,7 +34,10 @@ fn main() {
             trait_name: "RoundTripApi".into(),
             trait_doc: format!("The API of `{}`.", path.display()),
             types_module: format!("crate::{name}::wire"),
-            problem_with_headers: "crate::Headed".into(),
+            security: vec![Security {
+                scheme: "itemAuth".into(),
+                extractor: "crate::Authenticated".into(),
+            }],
             hand_written: vec![HandWritten {
                 type_name: "string".into(),
                 format: "int64".into(),
@@ -49,17 +52,23 @@ fn main() {
         }
         let spec: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let error = spec["components"]["responses"]
+        // The problem schema every error response carries (each operation declares a 500).
+        let error = spec["paths"]
             .as_object()
-            .and_then(|r| r.keys().next().cloned())
-            .unwrap_or_else(|| "Error".into());
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(|item| item.as_object())
+            .flat_map(|item| item.values())
+            .find_map(|op| {
+                op.pointer("/responses/500/content/application~1problem+json/schema/$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            })
+            .expect("every operation declares a 500")
+            .to_string();
         let dir = dir.display();
         let spec_path = path.display();
-        let error_impl = if error == "Error" {
-            String::new()
-        } else {
-            format!("error_type!(wire::{error});")
-        };
+        let error_impl = format!("error_type!(wire::{error}, contract::Rejection);");
         write!(
             modules,
             r#"
@@ -77,9 +86,7 @@ pub mod {name} {{
     pub fn emitted() -> String {{
         let api = contract::round_trip_api_mod::stub_api_description()
             .expect("the generated trait describes a valid API");
-        let mut out = Vec::new();
-        contract::openapi_definition(&api).write(&mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        contract::openapi_document(&api).unwrap()
     }}
 }}
 "#

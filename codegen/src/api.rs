@@ -44,11 +44,19 @@ pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
             "components",
         )?;
     }
+    if doc.get("security").is_some() {
+        return Err(GenError::new(
+            "/security",
+            "a document-wide security requirement cannot be told apart from the operations' own in the generated code",
+            "state `security` on each operation instead",
+        ));
+    }
     let meta = info(doc)?;
     let tag_config = tags(doc)?;
 
     let mut methods = Vec::new();
     let mut support = Vec::new();
+    let mut shared = crate::responses::Shared::default();
     let paths = doc.get("paths").and_then(Value::as_object).ok_or_else(|| {
         GenError::new("/paths", "the document needs `paths`", "an object of paths")
     })?;
@@ -61,7 +69,15 @@ pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
             "a path item (path-level parameters are not supported)",
         )?;
         for (method, op) in item.as_object().into_iter().flatten() {
-            let (m, s) = operation(doc, path, method, op, &ptr(&pointer, method), cfg)?;
+            let (m, s) = operation(
+                doc,
+                path,
+                method,
+                op,
+                &ptr(&pointer, method),
+                &mut shared,
+                cfg,
+            )?;
             methods.push(m);
             support.push(s);
         }
@@ -78,8 +94,11 @@ pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
         )
     })?;
     let trait_doc = cfg.trait_doc.lines().map(|l| format!(" {l}"));
+    let shared_support = crate::responses::support(&shared, cfg)?;
     Ok(quote! {
         #meta
+
+        #shared_support
 
         #(#support)*
 
@@ -283,6 +302,7 @@ fn operation(
     method: &str,
     op: &Value,
     pointer: &str,
+    shared: &mut crate::responses::Shared,
     cfg: &Config,
 ) -> Result<(TokenStream, TokenStream), GenError> {
     only_keys(
@@ -460,7 +480,26 @@ fn operation(
     }
 
     let mut support = Vec::new();
-    let mut args = vec![quote! { rqctx: ::dropshot::RequestContext<Self::Context> }];
+    // The endpoint dropshot registers takes every input through an extractor wrapper that never
+    // fails, so that a refusal becomes one of the operation's declared responses; it then
+    // calls the method the implementation writes, which receives the inputs already parsed.
+    let mut endpoint_args = vec![quote! { rqctx: ::dropshot::RequestContext<Self::Context> }];
+    let mut unpack = Vec::new();
+    let mut method_args = vec![quote! { rqctx: ::dropshot::RequestContext<Self::Context> }];
+    let mut call_args = vec![quote! { rqctx }];
+    let scheme = security(doc, op, pointer, cfg)?;
+    if let Some((_, extractor)) = &scheme {
+        endpoint_args.push(quote! { caller: Checked<#extractor> });
+        unpack.push(quote! {
+            let caller = match caller.0 {
+                ::std::result::Result::Ok(v) => v,
+                ::std::result::Result::Err(r) => return ::std::result::Result::Ok(reject(&rqctx.log, r)),
+            };
+        });
+        method_args.push(quote! { caller: #extractor });
+        call_args.push(quote! { caller });
+    }
+    let secured = method_args.len() > 1;
     for (location, suffix, fields, consts) in groups {
         if fields.is_empty() {
             continue;
@@ -481,7 +520,15 @@ fn operation(
         if !consts.is_empty() {
             support.push(quote! { impl #name { #(#consts)* } });
         }
-        args.push(quote! { #arg: #extractor<#name> });
+        endpoint_args.push(quote! { #arg: Checked<#extractor<#name>> });
+        unpack.push(quote! {
+            let #arg = match #arg.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => return ::std::result::Result::Ok(reject(&rqctx.log, r)),
+            };
+        });
+        method_args.push(quote! { #arg: #name });
+        call_args.push(quote! { #arg });
     }
 
     if let Some(body) = op.get("requestBody") {
@@ -501,21 +548,127 @@ fn operation(
                 "content.application/json.schema",
             )
         })?;
-        args.push(quote! { body: ::dropshot::TypedBody<#ty> });
+        endpoint_args.push(quote! { body: CheckedBody<::dropshot::TypedBody<#ty>> });
+        unpack.push(quote! {
+            let body = match body.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => return ::std::result::Result::Ok(reject(&rqctx.log, r)),
+            };
+        });
+        method_args.push(quote! { body: #ty });
+        call_args.push(quote! { body });
     }
 
-    let (response, error) = responses(doc, op, pointer, &type_base, &mut support, cfg)?;
+    let has_inputs = method_args.len() > 1 + usize::from(secured);
+    let responses = crate::responses::generate(
+        op,
+        path,
+        method,
+        scheme.map(|(s, _)| s),
+        pointer,
+        &type_base,
+        crate::responses::Needs {
+            bad_request: has_inputs,
+            unauthorized: secured,
+        },
+        shared,
+        cfg,
+    )?;
+    support.push(responses.tokens);
+    let response = responses.name;
     let attrs = quote! { #(#attr_parts),* };
+    let endpoint_fn = format_ident!("{}_endpoint", snake(operation_id));
+    let method_doc = format!(
+        "Implements `{operation_id}`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses."
+    );
     let method_tokens = quote! {
         #docs
         #[endpoint { #attrs }]
-        async fn #fn_name(#(#args),*) -> ::std::result::Result<#response, #error>;
+        async fn #endpoint_fn(#(#endpoint_args),*) -> ::std::result::Result<#response, ErrorBody> {
+            #(#unpack)*
+            ::std::result::Result::Ok(Self::#fn_name(#(#call_args),*).await)
+        }
+
+        #[doc = #method_doc]
+        fn #fn_name(#(#method_args),*) -> impl ::std::future::Future<Output = #response> + Send + 'static;
     };
     Ok((method_tokens, quote! { #(#support)* }))
 }
 
+/// The security scheme an operation requires and the extractor that authenticates its caller,
+/// or `None` for an operation that requires none. Every operation states its `security`, so
+/// that the document the code describes can write it back from the operation's arguments.
+fn security(
+    doc: &Value,
+    op: &Value,
+    pointer: &str,
+    cfg: &Config,
+) -> Result<Option<(String, TokenStream)>, GenError> {
+    let at = ptr(pointer, "security");
+    let requirements = op.get("security").ok_or_else(|| {
+        GenError::new(
+            pointer,
+            "every operation states its security requirement: the generated method receives the authenticated caller exactly when it has one",
+            "\"security\": [{\"bearerAuth\": []}], or \"security\": [] for an operation that takes no credential",
+        )
+    })?;
+    let requirements = requirements.as_array().ok_or_else(|| {
+        GenError::new(&at, "`security` must be an array", "[{\"bearerAuth\": []}]")
+    })?;
+    match requirements.as_slice() {
+        [] => Ok(None),
+        [one] => {
+            let schemes = one.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+                GenError::new(
+                    &ptr(&at, 0),
+                    "a security requirement names exactly one scheme here",
+                    "{\"bearerAuth\": []}",
+                )
+            })?;
+            let (scheme, scopes) = schemes.iter().next().expect("one entry");
+            if scopes.as_array().is_none_or(|s| !s.is_empty()) {
+                return Err(GenError::new(
+                    &ptr(&ptr(&at, 0), scheme),
+                    "scopes are not supported",
+                    "[]",
+                ));
+            }
+            if doc
+                .pointer(&ptr("/components/securitySchemes", scheme))
+                .is_none()
+            {
+                return Err(GenError::new(
+                    &ptr(&ptr(&at, 0), scheme),
+                    format!("no security scheme `{scheme}` under components/securitySchemes"),
+                    "declare the scheme, or name one that is declared",
+                ));
+            }
+            let configured = cfg
+                .security
+                .iter()
+                .find(|s| s.scheme == *scheme)
+                .ok_or_else(|| {
+                    GenError::new(
+                        &ptr(&ptr(&at, 0), scheme),
+                        format!("no extractor is configured for the security scheme `{scheme}`"),
+                        "configure one (`security` in the generator's configuration, set in build.rs): the type that authenticates the caller",
+                    )
+                })?;
+            Ok(Some((
+                scheme.clone(),
+                crate::path_tokens(&configured.extractor, "security extractor")?,
+            )))
+        }
+        _ => Err(GenError::new(
+            &at,
+            "alternative security requirements are not supported",
+            "one requirement, such as [{\"bearerAuth\": []}]",
+        )),
+    }
+}
+
 /// The Rust type of `content.application/json.schema`, if there is content.
-fn json_content(
+pub(crate) fn json_content(
     container: &Value,
     pointer: &str,
     cfg: &Config,
@@ -580,206 +733,4 @@ fn json_content(
     }
     let item = schema_ref(items, &ptr(&sp, "items"), cfg)?;
     Ok(Some(quote! { ::std::vec::Vec<#item> }))
-}
-
-/// The success response type (generated here) and the error type (named by the 4XX/5XX
-/// response reference, implemented by hand in `src/problem.rs`).
-fn responses(
-    doc: &Value,
-    op: &Value,
-    pointer: &str,
-    type_base: &str,
-    support: &mut Vec<TokenStream>,
-    cfg: &Config,
-) -> Result<(TokenStream, TokenStream), GenError> {
-    let rp = ptr(pointer, "responses");
-    let responses = op
-        .get("responses")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            GenError::new(
-                &rp,
-                "an operation needs `responses`",
-                "one success status plus 4XX and 5XX",
-            )
-        })?;
-    let mut success = None;
-    let mut error_refs = Vec::new();
-    for (code, response) in responses {
-        let p = ptr(&rp, code);
-        match code.as_str() {
-            "4XX" | "5XX" => {
-                only_keys(
-                    response,
-                    &p,
-                    &["$ref"],
-                    "an error response (dropshot emits a reference)",
-                )?;
-                error_refs.push(str_at(response, &p, "$ref")?.to_string());
-            }
-            c if c.len() == 3 && c.starts_with('2') => {
-                if success.is_some() {
-                    return Err(GenError::new(
-                        &p,
-                        "dropshot and progenitor allow one success status per operation",
-                        "a single 2xx response",
-                    ));
-                }
-                success = Some((c.to_string(), response, p));
-            }
-            _ => {
-                return Err(GenError::new(
-                    &p,
-                    format!(
-                        "response `{code}` cannot be expressed: dropshot documents errors only as 4XX/5XX ranges of one error type"
-                    ),
-                    "list the operation's problem types and statuses in its description; keep `4XX` and `5XX` pointing at #/components/responses/Problem",
-                ));
-            }
-        }
-    }
-    let (code, response, p) =
-        success.ok_or_else(|| GenError::new(&rp, "no success response", "one 2xx response"))?;
-
-    if error_refs.len() != 2 || error_refs[0] != error_refs[1] {
-        return Err(GenError::new(
-            &rp,
-            "4XX and 5XX must both refer to the same error response",
-            "\"4XX\": {\"$ref\": \"#/components/responses/Problem\"}, and the same for 5XX",
-        ));
-    }
-    let error_name = error_refs[0]
-        .strip_prefix("#/components/responses/")
-        .ok_or_else(|| {
-            GenError::new(
-                &ptr(&rp, "4XX"),
-                "the error response must be a local response reference",
-                "#/components/responses/Problem",
-            )
-        })?;
-    let schema_of_error = doc
-        .pointer(&format!(
-            "{}/content/application~1json/schema/$ref",
-            ptr("/components/responses", error_name)
-        ))
-        .and_then(Value::as_str);
-    if schema_of_error != Some(&format!("#/components/schemas/{error_name}")) {
-        return Err(GenError::new(
-            &ptr("/components/responses", error_name),
-            "dropshot names the error response after its schema",
-            format!("content.application/json.schema.$ref = #/components/schemas/{error_name}"),
-        ));
-    }
-    // dropshot's own `HttpError` documents itself as the `Error` schema and response; any other
-    // error response names a generated schema, implemented by hand as a dropshot error type.
-    let error_ty = if error_name == crate::types::DROPSHOT_ERROR {
-        crate::types::check_dropshot_error_response(doc)?;
-        quote! { ::dropshot::HttpError }
-    } else {
-        let module = crate::path_tokens(&cfg.types_module, "types module")?;
-        let ident = format_ident!("{}", error_name);
-        quote! { #module::#ident }
-    };
-
-    only_keys(
-        response,
-        &p,
-        &["description", "content"],
-        "a success response",
-    )?;
-    let description = str_at(response, &p, "description")?;
-    // Success goes through dropshot's own coded response for its status; the contract's
-    // description replaces dropshot's stock one in the metadata.
-    let (variant, stock, status) = match code.as_str() {
-        "200" => (
-            quote! { Ok },
-            quote! { ::dropshot::HttpResponseOk },
-            quote! { OK },
-        ),
-        "201" => (
-            quote! { Created },
-            quote! { ::dropshot::HttpResponseCreated },
-            quote! { CREATED },
-        ),
-        "202" => (
-            quote! { Accepted },
-            quote! { ::dropshot::HttpResponseAccepted },
-            quote! { ACCEPTED },
-        ),
-        "204" => (
-            quote! { NoContent },
-            quote! { ::dropshot::HttpResponseDeleted },
-            quote! { NO_CONTENT },
-        ),
-        _ => {
-            return Err(GenError::new(
-                &p,
-                format!("success status {code} is not supported"),
-                "200, 201, 202 or 204",
-            ));
-        }
-    };
-    let name = format_ident!("{}Response", type_base);
-    let doc = format!(
-        "The outcome of `{type_base}`: {code} with its body, or a problem that needs response headers."
-    );
-    let variant_doc = format!("{code}: {description}");
-    let problem = crate::path_tokens(&cfg.problem_with_headers, "problem type")?;
-    let (stock_ty, success_field, success_result) = match json_content(response, &p, cfg)? {
-        Some(_) if code == "204" => {
-            return Err(GenError::new(
-                &ptr(&p, "content"),
-                "a 204 response has no content (dropshot's `HttpResponseDeleted` carries none)",
-                "leave `content` out, or answer 200 with the body",
-            ));
-        }
-        Some(body) => (
-            quote! { #stock<#body> },
-            quote! { (#body) },
-            quote! { Self::#variant(body) => ::dropshot::HttpResponse::to_result(#stock(body)) },
-        ),
-        None if code == "204" => (
-            quote! { #stock },
-            quote! {},
-            quote! { Self::#variant => ::dropshot::HttpResponse::to_result(#stock()) },
-        ),
-        None => {
-            return Err(GenError::new(
-                &p,
-                "only a 204 response may have no content",
-                "content.application/json.schema",
-            ));
-        }
-    };
-    support.push(quote! {
-        #[doc = #doc]
-        pub enum #name {
-            #[doc = #variant_doc]
-            #variant #success_field,
-            /// A problem whose response carries headers (429 with Retry-After). dropshot's error
-            /// path cannot set headers on a custom error body, so such problems travel here; they
-            /// are documented by the 4XX/5XX error response all the same.
-            Problem(#problem),
-        }
-        impl ::dropshot::HttpResponse for #name {
-            fn to_result(self) -> ::std::result::Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
-                match self {
-                    #success_result,
-                    Self::Problem(problem) => problem.into_response(),
-                }
-            }
-            fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-                let mut metadata = <#stock_ty as ::dropshot::HttpResponse>::response_metadata();
-                metadata.description = ::std::option::Option::Some(#description.to_string());
-                metadata
-            }
-            fn status_code(&self) -> ::http::StatusCode {
-                match self {
-                    Self::Problem(problem) => problem.status(),
-                    _ => ::http::StatusCode::#status,
-                }
-            }
-        }
-    });
-    Ok((quote! { #name }, error_ty))
 }

@@ -17,6 +17,7 @@
 mod api;
 mod error;
 mod names;
+mod responses;
 mod types;
 
 use std::path::Path;
@@ -33,14 +34,24 @@ pub struct Config {
     pub trait_doc: String,
     /// The Rust path of the module the wire types are included in, e.g. `crate::wire`.
     pub types_module: String,
-    /// The Rust path of the type a handler answers a problem that needs response headers
-    /// with: `Problem(..)` variant of every operation's response type. It must have
-    /// `into_response(self) -> Result<http::Response<dropshot::Body>, dropshot::HttpError>` and
-    /// `status(&self) -> http::StatusCode`.
-    pub problem_with_headers: String,
+    /// The extractor of each security scheme the document's operations require: an operation
+    /// that requires the scheme receives the authenticated caller from it, and one that
+    /// requires none does not get one.
+    pub security: Vec<Security>,
     /// Constrained strings written by hand (their `pattern` and `format` would be lost by a
     /// derived newtype), by the schema `type` and `format` they stand for.
     pub hand_written: Vec<HandWritten>,
+}
+
+/// The extractor that authenticates callers under a security scheme of the document. It is a
+/// dropshot `SharedExtractor` whose refusal is a 401 `HttpError` carrying the response headers
+/// the 401 declares (`WWW-Authenticate`).
+#[derive(Clone, Debug)]
+pub struct Security {
+    /// The scheme's name under `components/securitySchemes`, e.g. `bearerAuth`.
+    pub scheme: String,
+    /// The Rust path of the extractor, e.g. `crate::api::Caller`.
+    pub extractor: String,
 }
 
 /// A hand-written wire type standing for `{"type": type_name, "format": format}`. Its manual

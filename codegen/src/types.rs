@@ -36,20 +36,6 @@ pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
                 "a PascalCase name such as `BusinessInvitation`",
             ));
         }
-        if name == DROPSHOT_ERROR {
-            // dropshot emits this one itself, for its `HttpError`.
-            if *schema != dropshot_error_schema() {
-                return Err(GenError::new(
-                    &pointer,
-                    "`Error` is the schema dropshot emits for its own `HttpError`, and this is not it",
-                    format!(
-                        "exactly dropshot's: {}, or another name for your own error schema",
-                        dropshot_error_schema()
-                    ),
-                ));
-            }
-            continue;
-        }
         let kind = schema.get("type").and_then(Value::as_str);
         let item = match (kind, schema.get("enum")) {
             (Some("object"), _) => object(name, schema, &pointer, cfg)?,
@@ -65,49 +51,6 @@ pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
         items.push(item);
     }
     Ok(quote! { #(#items)* })
-}
-
-/// The name dropshot gives the schema and the response of its own `HttpError`.
-pub const DROPSHOT_ERROR: &str = "Error";
-
-/// The schema dropshot 0.18 writes for `HttpError` (its `HttpErrorResponseBody`, whose schema is
-/// written by hand so that `error_code` is optional but not nullable).
-pub fn dropshot_error_schema() -> Value {
-    serde_json::json!({
-        "description": "Error information from a response.",
-        "type": "object",
-        "properties": {
-            "error_code": {"type": "string"},
-            "message": {"type": "string"},
-            "request_id": {"type": "string"}
-        },
-        "required": ["message", "request_id"]
-    })
-}
-
-/// Operations that answer dropshot's own `HttpError` need its schema and response as dropshot
-/// writes them.
-pub fn check_dropshot_error_response(doc: &Value) -> Result<(), GenError> {
-    let pointer = "/components/schemas/Error";
-    if doc.pointer(pointer) != Some(&dropshot_error_schema()) {
-        return Err(GenError::new(
-            pointer,
-            "operations answer dropshot's `HttpError`, whose schema dropshot writes as `Error`",
-            format!("exactly dropshot's: {}", dropshot_error_schema()),
-        ));
-    }
-    let expected = serde_json::json!({
-        "description": "Error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    });
-    if doc.pointer("/components/responses/Error") != Some(&expected) {
-        return Err(GenError::new(
-            "/components/responses/Error",
-            "dropshot writes the error response of its `HttpError` in one fixed form",
-            expected.to_string(),
-        ));
-    }
-    Ok(())
 }
 
 fn description_attrs(description: Option<&str>) -> TokenStream {

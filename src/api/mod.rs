@@ -4,21 +4,23 @@
 //! refusal is which problem is decided beside each operation's error enum in `app`. Must never
 //! import the store or the mail transport.
 
-// A handler's refusal is the response it gives, by value, through the generated response enum.
-#![allow(clippy::result_large_err)]
-
 pub mod mapping;
 
+use std::any::Any;
+
 use chrono::{DateTime, Utc};
-use dropshot::{Header, Path, RequestContext, TypedBody};
+use dropshot::{
+    ApiEndpointBodyContentType, ClientErrorStatusCode, ExtensionMode, ExtractorMetadata, HttpError,
+    RequestContext, ServerContext, SharedExtractor,
+};
 use http::HeaderValue;
 use slog::error;
 
-use crate::app::{App, Idempotency, OperationError, Render};
+use crate::app::{App, Idempotency, InvalidIdempotencyKey, OperationError, Render};
 use crate::auth::{AuthError, Identity, Verifier};
 use crate::contract::*;
 use crate::domain::{Invitation, InvitationId, Role};
-use crate::problem::{Problem, ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType};
 use crate::wire::{
     AcceptBusinessInvitationRequest, BusinessInvitation, CreateBusinessInvitationRequest,
 };
@@ -35,57 +37,96 @@ pub enum InvitationsApi {}
 
 type Ctx = RequestContext<ApiContext>;
 
-/// The caller's identity from the bearer token, or the 401 problem to answer with; the problem
-/// carries `WWW-Authenticate` as RFC 6750 asks, which is why it is a [`ProblemWithHeaders`].
-fn authenticate(rqctx: &Ctx) -> Result<Identity, ProblemWithHeaders> {
-    let header = rqctx.request.headers().get(http::header::AUTHORIZATION);
-    let value = match header.map(|h| h.to_str()) {
-        None => None,
-        Some(Ok(v)) => Some(v),
-        Some(Err(_)) => return Err(unauthorized(rqctx, &AuthError::Malformed)),
-    };
-    rqctx
-        .context()
-        .verifier
-        .verify(value)
-        .map_err(|e| unauthorized(rqctx, &e))
+/// The authenticated caller of an operation that requires `bearerAuth`: the generated trait
+/// hands it to exactly those operations, so none of them can be written without it.
+#[derive(Debug)]
+pub struct Caller(pub Identity);
+
+/// Reads the bearer token. A refusal is a 401 with `WWW-Authenticate` as RFC 6750 asks, which
+/// the generated endpoint turns into the operation's declared 401.
+#[async_trait::async_trait]
+impl SharedExtractor for Caller {
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Self, HttpError> {
+        // dropshot hands extractors a context of any type; this one runs only in this API.
+        let context: &dyn Any = rqctx.context();
+        let Some(context) = context.downcast_ref::<ApiContext>() else {
+            return Err(HttpError::for_internal_error(
+                "the bearer extractor ran outside this server's API".into(),
+            ));
+        };
+        let header = rqctx.request.headers().get(http::header::AUTHORIZATION);
+        let value = match header.map(|h| h.to_str()) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => return Err(unauthorized(&AuthError::Malformed)),
+        };
+        context
+            .verifier
+            .verify(value)
+            .map(Caller)
+            .map_err(|e| unauthorized(&e))
+    }
+
+    fn metadata(_: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        ExtractorMetadata {
+            extension_mode: ExtensionMode::None,
+            parameters: vec![],
+        }
+    }
 }
 
-fn unauthorized(rqctx: &Ctx, error: &AuthError) -> ProblemWithHeaders {
+fn unauthorized(error: &AuthError) -> HttpError {
     let challenge = match error {
         AuthError::Missing | AuthError::NotBearer => "Bearer",
         _ => "Bearer error=\"invalid_token\"",
     };
-    let mut problem =
-        ProblemWithHeaders::of(ProblemType::Unauthorized, error.to_string()).at(rqctx);
-    problem.headers.insert(
-        http::header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
-    );
-    problem
+    HttpError::for_client_error(None, ClientErrorStatusCode::UNAUTHORIZED, error.to_string())
+        .with_header(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        )
+        .unwrap_or_else(|e| HttpError::for_internal_error(e.to_string()))
 }
 
-/// A refused operation as its problem, tied to the request. An unexpected failure answers an
-/// opaque 500; its whole cause chain goes to the log.
-fn refuse<E: OperationError + Into<ProblemWithHeaders>>(rqctx: &Ctx, e: E) -> ProblemWithHeaders {
+/// A response tied to the request it answers: its problem, if any, gets `instance` and
+/// `requestId`.
+fn tie<R: OperationResponse>(rqctx: &Ctx, mut response: R) -> R {
+    let status = response.status();
+    if let Some(problem) = response.error_body_mut() {
+        debug_assert_eq!(
+            problem.status,
+            i32::from(status.as_u16()),
+            "a problem states the status of the response it is"
+        );
+        problem.tie(rqctx);
+    }
+    response
+}
+
+/// A refused operation as its declared response, tied to the request. An unexpected failure
+/// answers an opaque 500; its whole cause chain goes to the log.
+fn refuse<E: OperationError + Into<R>, R: OperationResponse>(rqctx: &Ctx, e: E) -> R {
     if let Some(unexpected) = e.unexpected() {
         error!(rqctx.log, "unexpected failure"; "error" => unexpected.chain());
     }
-    e.into().at(rqctx)
+    tie(rqctx, e.into())
 }
 
 /// The request's Idempotency-Key, within the contract's `length` bounds, with the fingerprint of
 /// everything else the request says.
 fn idempotency(
-    rqctx: &Ctx,
     key: Option<String>,
     length: std::ops::RangeInclusive<usize>,
     operation: &str,
     parts: &[&str],
-) -> Result<Option<Idempotency>, ProblemWithHeaders> {
+) -> Result<Option<Idempotency>, InvalidIdempotencyKey> {
     key.map(|key| Idempotency::new(key, length, operation, parts))
         .transpose()
-        .map_err(|e| ProblemWithHeaders::of(ProblemType::Validation, e.to_string()).at(rqctx))
+}
+
+/// The problem of an Idempotency-Key outside its bounds.
+fn invalid_key(e: InvalidIdempotencyKey) -> Problem {
+    Problem::new(ProblemType::Validation, e.to_string())
 }
 
 /// The body of a create or resend: the invitation with its `safeMessage`.
@@ -99,137 +140,116 @@ impl Render for Wire {
     }
 }
 
-/// Unpacks a result whose error is already the response to give.
-macro_rules! answer {
-    ($response:ident, $result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(problem) => return Ok($response::Problem(problem)),
-        }
-    };
-}
-
 impl LeadpingInvitationsApi for InvitationsApi {
     type Context = ApiContext;
 
     async fn accept_business_invitation(
         rqctx: Ctx,
-        body: TypedBody<AcceptBusinessInvitationRequest>,
-    ) -> Result<AcceptBusinessInvitationResponse, Problem> {
+        body: AcceptBusinessInvitationRequest,
+    ) -> AcceptBusinessInvitationResponse {
         use AcceptBusinessInvitationResponse as R;
-        let body = body.into_inner();
         let first_name = body.first_name.map(String::from);
         let last_name = body.last_name.map(String::from);
         let app = &rqctx.context().app;
-        Ok(
-            match app
-                .accept(body.token, body.email, first_name, last_name)
-                .await
-            {
-                Ok((inv, now)) => {
-                    let message = format!("Welcome to {}.", inv.business_name);
-                    R::Ok(mapping::invitation(&inv, now, Some(message)))
-                }
-                Err(e) => R::Problem(refuse(&rqctx, e)),
-            },
-        )
+        match app
+            .accept(body.token, body.email, first_name, last_name)
+            .await
+        {
+            Ok((inv, now)) => {
+                let message = format!("Welcome to {}.", inv.business_name);
+                R::Ok(mapping::invitation(&inv, now, Some(message)))
+            }
+            Err(e) => refuse(&rqctx, e),
+        }
     }
 
     async fn get_business_invitation_by_token(
         rqctx: Ctx,
-        path: Path<GetBusinessInvitationByTokenPath>,
-    ) -> Result<GetBusinessInvitationByTokenResponse, Problem> {
+        path: GetBusinessInvitationByTokenPath,
+    ) -> GetBusinessInvitationByTokenResponse {
         use GetBusinessInvitationByTokenResponse as R;
-        let token = path.into_inner().token;
-        Ok(match rqctx.context().app.lookup(token).await {
+        match rqctx.context().app.lookup(path.token).await {
             Ok((inv, now)) => R::Ok(mapping::invitation(&inv, now, None)),
-            Err(e) => R::Problem(refuse(&rqctx, e)),
-        })
+            Err(e) => refuse(&rqctx, e),
+        }
     }
 
     async fn list_business_invitations(
         rqctx: Ctx,
-    ) -> Result<ListBusinessInvitationsResponse, Problem> {
+        caller: Caller,
+    ) -> ListBusinessInvitationsResponse {
         use ListBusinessInvitationsResponse as R;
-        let identity = answer!(R, authenticate(&rqctx));
-        Ok(match rqctx.context().app.list(identity).await {
+        match rqctx.context().app.list(caller.0).await {
             Ok((invitations, now)) => {
                 R::Ok(invitations.iter().map(|i| mapping::row(i, now)).collect())
             }
-            Err(e) => R::Problem(refuse(&rqctx, e)),
-        })
+            Err(e) => refuse(&rqctx, e),
+        }
     }
 
     async fn create_business_invitation(
         rqctx: Ctx,
-        headers: Header<CreateBusinessInvitationHeaders>,
-        body: TypedBody<CreateBusinessInvitationRequest>,
-    ) -> Result<CreateBusinessInvitationResponse, Problem> {
+        caller: Caller,
+        headers: CreateBusinessInvitationHeaders,
+        body: CreateBusinessInvitationRequest,
+    ) -> CreateBusinessInvitationResponse {
         use CreateBusinessInvitationResponse as R;
-        let identity = answer!(R, authenticate(&rqctx));
-        let body = body.into_inner();
         let role = body
             .role
             .map(mapping::role_from_wire)
             .unwrap_or(Role::Agent);
-        let idem = answer!(
-            R,
-            idempotency(
-                &rqctx,
-                headers.into_inner().idempotency_key,
-                CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
-                    ..=CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
-                "createBusinessInvitation",
-                &[&body.email, mapping::role(role).as_str()],
-            )
-        );
+        let idem = match idempotency(
+            headers.idempotency_key,
+            CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
+                ..=CreateBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
+            "createBusinessInvitation",
+            &[&body.email, mapping::role(role).as_str()],
+        ) {
+            Ok(idem) => idem,
+            Err(e) => return tie(&rqctx, R::BadRequest(invalid_key(e))),
+        };
         let app = &rqctx.context().app;
-        Ok(
-            match app.create(identity, body.email, role, idem, Wire).await {
-                Ok(invitation) => R::Ok(invitation),
-                Err(e) => R::Problem(refuse(&rqctx, e)),
-            },
-        )
+        match app.create(caller.0, body.email, role, idem, Wire).await {
+            Ok(invitation) => R::Ok(invitation),
+            Err(e) => refuse(&rqctx, e),
+        }
     }
 
     async fn revoke_business_invitation(
         rqctx: Ctx,
-        path: Path<RevokeBusinessInvitationPath>,
-    ) -> Result<RevokeBusinessInvitationResponse, Problem> {
+        caller: Caller,
+        path: RevokeBusinessInvitationPath,
+    ) -> RevokeBusinessInvitationResponse {
         use RevokeBusinessInvitationResponse as R;
-        let identity = answer!(R, authenticate(&rqctx));
-        let id = InvitationId::parse(&path.into_inner().invitation_id);
-        Ok(match rqctx.context().app.revoke(identity, id).await {
+        let id = InvitationId::parse(&path.invitation_id);
+        match rqctx.context().app.revoke(caller.0, id).await {
             Ok(()) => R::NoContent,
-            Err(e) => R::Problem(refuse(&rqctx, e)),
-        })
+            Err(e) => refuse(&rqctx, e),
+        }
     }
 
     async fn resend_business_invitation(
         rqctx: Ctx,
-        path: Path<ResendBusinessInvitationPath>,
-        headers: Header<ResendBusinessInvitationHeaders>,
-    ) -> Result<ResendBusinessInvitationResponse, Problem> {
+        caller: Caller,
+        path: ResendBusinessInvitationPath,
+        headers: ResendBusinessInvitationHeaders,
+    ) -> ResendBusinessInvitationResponse {
         use ResendBusinessInvitationResponse as R;
-        let identity = answer!(R, authenticate(&rqctx));
-        let raw_id = path.into_inner().invitation_id;
-        let idem = answer!(
-            R,
-            idempotency(
-                &rqctx,
-                headers.into_inner().idempotency_key,
-                ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
-                    ..=ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
-                "resendBusinessInvitation",
-                &[&raw_id],
-            )
-        );
+        let raw_id = path.invitation_id;
+        let idem = match idempotency(
+            headers.idempotency_key,
+            ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MIN_LENGTH
+                ..=ResendBusinessInvitationHeaders::IDEMPOTENCY_KEY_MAX_LENGTH,
+            "resendBusinessInvitation",
+            &[&raw_id],
+        ) {
+            Ok(idem) => idem,
+            Err(e) => return tie(&rqctx, R::BadRequest(invalid_key(e))),
+        };
         let id = InvitationId::parse(&raw_id);
-        Ok(
-            match rqctx.context().app.resend(identity, id, idem, Wire).await {
-                Ok(invitation) => R::Ok(invitation),
-                Err(e) => R::Problem(refuse(&rqctx, e)),
-            },
-        )
+        match rqctx.context().app.resend(caller.0, id, idem, Wire).await {
+            Ok(invitation) => R::Ok(invitation),
+            Err(e) => refuse(&rqctx, e),
+        }
     }
 }

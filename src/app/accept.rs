@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, Unexpected, now, operation_error};
+use crate::contract::AcceptBusinessInvitationResponse;
 use crate::domain::{EmailAddress, Invitation, Status, StoredStatus, UserId};
-use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType};
 use crate::store::Member;
 
 /// Why an accept is refused. Each names its status; the message is the problem's detail.
@@ -35,18 +36,19 @@ pub enum AcceptError {
 }
 operation_error!(AcceptError);
 
-impl From<AcceptError> for ProblemWithHeaders {
+impl From<AcceptError> for AcceptBusinessInvitationResponse {
     fn from(e: AcceptError) -> Self {
-        let kind = match &e {
-            AcceptError::NotFound => ProblemType::NotFound,
-            AcceptError::Accepted => ProblemType::InvitationAccepted,
-            AcceptError::Revoked => ProblemType::InvitationRevoked,
-            AcceptError::Expired => ProblemType::InvitationExpired,
-            AcceptError::EmailMismatch => ProblemType::EmailMismatch,
-            AcceptError::AlreadyMember => ProblemType::AlreadyMember,
-            AcceptError::Unexpected(_) => return ProblemWithHeaders::internal(),
-        };
-        ProblemWithHeaders::of(kind, e.to_string())
+        use AcceptBusinessInvitationResponse as R;
+        let problem = |kind| Problem::new(kind, e.to_string());
+        match &e {
+            AcceptError::NotFound => R::NotFound(problem(ProblemType::NotFound)),
+            AcceptError::Accepted => R::Conflict(problem(ProblemType::InvitationAccepted)),
+            AcceptError::Revoked => R::Conflict(problem(ProblemType::InvitationRevoked)),
+            AcceptError::Expired => R::Conflict(problem(ProblemType::InvitationExpired)),
+            AcceptError::EmailMismatch => R::Conflict(problem(ProblemType::EmailMismatch)),
+            AcceptError::AlreadyMember => R::Conflict(problem(ProblemType::AlreadyMember)),
+            AcceptError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+        }
     }
 }
 

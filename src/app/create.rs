@@ -9,10 +9,11 @@ use super::{
 };
 use crate::auth::Identity;
 use crate::billing;
+use crate::contract::CreateBusinessInvitationResponse;
 use crate::domain::delivery::EmailKind;
 use crate::domain::rules;
 use crate::domain::{EmailAddress, Invitation, InvitationId, License, Role, StoredStatus};
-use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType, retry_after};
 use crate::store::InvitationRecord;
 use crate::tokens;
 
@@ -65,25 +66,29 @@ impl From<super::EmailRefusal> for CreateError {
     }
 }
 
-impl From<CreateError> for ProblemWithHeaders {
+impl From<CreateError> for CreateBusinessInvitationResponse {
     fn from(e: CreateError) -> Self {
-        let kind = match &e {
-            CreateError::NotMember | CreateError::Forbidden => ProblemType::Forbidden,
-            CreateError::InvalidEmail(_) => ProblemType::Validation,
-            CreateError::AlreadyMember => ProblemType::AlreadyMember,
-            CreateError::DuplicateInvitation => ProblemType::DuplicateInvitation,
-            CreateError::SeatLimitReached => ProblemType::SeatLimitReached,
-            CreateError::IdempotencyKeyReused => ProblemType::IdempotencyKeyReused,
-            CreateError::DailyCap { retry_after_secs } => {
-                return ProblemWithHeaders::too_many(
-                    ProblemType::DailyEmailCap,
-                    e.to_string(),
-                    *retry_after_secs,
-                );
+        use CreateBusinessInvitationResponse as R;
+        let problem = |kind| Problem::new(kind, e.to_string());
+        match &e {
+            CreateError::NotMember | CreateError::Forbidden => {
+                R::Forbidden(problem(ProblemType::Forbidden))
             }
-            CreateError::Unexpected(_) => return ProblemWithHeaders::internal(),
-        };
-        ProblemWithHeaders::of(kind, e.to_string())
+            CreateError::InvalidEmail(_) => R::BadRequest(problem(ProblemType::Validation)),
+            CreateError::AlreadyMember => R::Conflict(problem(ProblemType::AlreadyMember)),
+            CreateError::DuplicateInvitation => {
+                R::Conflict(problem(ProblemType::DuplicateInvitation))
+            }
+            CreateError::SeatLimitReached => R::Conflict(problem(ProblemType::SeatLimitReached)),
+            CreateError::IdempotencyKeyReused => {
+                R::UnprocessableEntity(problem(ProblemType::IdempotencyKeyReused))
+            }
+            CreateError::DailyCap { retry_after_secs } => R::TooManyRequests(
+                problem(ProblemType::DailyEmailCap),
+                retry_after(*retry_after_secs),
+            ),
+            CreateError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+        }
     }
 }
 

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Unexpected, caller, now, operation_error};
 use crate::auth::Identity;
+use crate::contract::ListBusinessInvitationsResponse;
 use crate::domain::Invitation;
-use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType};
 
 /// Why a list is refused. Each names its status; the message is the problem's detail.
 #[derive(Debug, thiserror::Error)]
@@ -19,11 +20,14 @@ pub enum ListError {
 }
 operation_error!(ListError);
 
-impl From<ListError> for ProblemWithHeaders {
+impl From<ListError> for ListBusinessInvitationsResponse {
     fn from(e: ListError) -> Self {
+        use ListBusinessInvitationsResponse as R;
         match &e {
-            ListError::NotMember => ProblemWithHeaders::of(ProblemType::Forbidden, e.to_string()),
-            ListError::Unexpected(_) => ProblemWithHeaders::internal(),
+            ListError::NotMember => {
+                R::Forbidden(Problem::new(ProblemType::Forbidden, e.to_string()))
+            }
+            ListError::Unexpected(_) => R::InternalServerError(Problem::internal()),
         }
     }
 }

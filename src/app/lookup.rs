@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, Unexpected, now, operation_error};
+use crate::contract::GetBusinessInvitationByTokenResponse;
 use crate::domain::Invitation;
-use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType};
 use crate::store::{InvitationRecord, StoreError, Tx};
 use crate::tokens;
 
@@ -20,11 +21,14 @@ pub enum LookupError {
 }
 operation_error!(LookupError);
 
-impl From<LookupError> for ProblemWithHeaders {
+impl From<LookupError> for GetBusinessInvitationByTokenResponse {
     fn from(e: LookupError) -> Self {
+        use GetBusinessInvitationByTokenResponse as R;
         match &e {
-            LookupError::NotFound => ProblemWithHeaders::of(ProblemType::NotFound, e.to_string()),
-            LookupError::Unexpected(_) => ProblemWithHeaders::internal(),
+            LookupError::NotFound => {
+                R::NotFound(Problem::new(ProblemType::NotFound, e.to_string()))
+            }
+            LookupError::Unexpected(_) => R::InternalServerError(Problem::internal()),
         }
     }
 }

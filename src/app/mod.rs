@@ -4,10 +4,12 @@
 //! delivery loop ([`deliver`]) that drains the outbox through the mail transport.
 //!
 //! Each operation's error enum names every refusal with its status, carries unexpected failures
-//! in [`Unexpected`], and turns into a problem (`From<…Error> for ProblemWithHeaders`) next to
-//! its definition, so that the policy "which refusal is which status" lives in one place.
+//! in [`Unexpected`], and turns into one of its operation's declared responses
+//! (`From<…Error> for …Response`, the generated enum whose variants are the contract's statuses)
+//! next to its definition, so that the policy "which refusal is which status" lives in one place
+//! and a status the contract does not declare does not compile.
 //!
-//! Never sees HTTP and never imports the API layer; handlers call in here, and only here.
+//! Never sees a request and never imports the API layer; handlers call in here, and only here.
 
 mod accept;
 mod create;
@@ -395,8 +397,14 @@ mod tests {
         );
         // What the client sees says nothing of it.
         assert_eq!(e.to_string(), "unexpected failure");
-        let problem = crate::problem::ProblemWithHeaders::from(ResendError::Unexpected(e));
-        assert_eq!(problem.problem.status, 500);
-        assert!(!problem.problem.detail.contains("database"));
+        let response =
+            crate::contract::ResendBusinessInvitationResponse::from(ResendError::Unexpected(e));
+        let crate::contract::ResendBusinessInvitationResponse::InternalServerError(problem) =
+            response
+        else {
+            panic!("an unexpected failure is a 500, not {response:?}");
+        };
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("database"));
     }
 }

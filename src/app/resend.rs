@@ -9,10 +9,11 @@ use super::{
 };
 use crate::auth::Identity;
 use crate::billing;
+use crate::contract::ResendBusinessInvitationResponse;
 use crate::domain::InvitationId;
 use crate::domain::delivery::EmailKind;
 use crate::domain::rules::{self, ResendRefusal};
-use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType, retry_after};
 
 /// Why a resend is refused. Each names its status; the message is the problem's detail.
 #[derive(Debug, thiserror::Error)]
@@ -87,34 +88,35 @@ impl From<EmailRefusal> for ResendError {
     }
 }
 
-impl From<ResendError> for ProblemWithHeaders {
+impl From<ResendError> for ResendBusinessInvitationResponse {
     fn from(e: ResendError) -> Self {
-        let kind = match &e {
-            ResendError::NotMember | ResendError::Forbidden => ProblemType::Forbidden,
-            ResendError::NotFound => ProblemType::NotFound,
-            ResendError::Accepted => ProblemType::InvitationAccepted,
-            ResendError::Revoked => ProblemType::InvitationRevoked,
-            ResendError::DuplicateInvitation => ProblemType::DuplicateInvitation,
-            ResendError::AlreadyMember => ProblemType::AlreadyMember,
-            ResendError::SeatLimitReached => ProblemType::SeatLimitReached,
-            ResendError::IdempotencyKeyReused => ProblemType::IdempotencyKeyReused,
-            ResendError::Cooldown { retry_after_secs } => {
-                return ProblemWithHeaders::too_many(
-                    ProblemType::ResendCooldown,
-                    e.to_string(),
-                    *retry_after_secs,
-                );
+        use ResendBusinessInvitationResponse as R;
+        let problem = |kind| Problem::new(kind, e.to_string());
+        match &e {
+            ResendError::NotMember | ResendError::Forbidden => {
+                R::Forbidden(problem(ProblemType::Forbidden))
             }
-            ResendError::DailyCap { retry_after_secs } => {
-                return ProblemWithHeaders::too_many(
-                    ProblemType::DailyEmailCap,
-                    e.to_string(),
-                    *retry_after_secs,
-                );
+            ResendError::NotFound => R::NotFound(problem(ProblemType::NotFound)),
+            ResendError::Accepted => R::Conflict(problem(ProblemType::InvitationAccepted)),
+            ResendError::Revoked => R::Conflict(problem(ProblemType::InvitationRevoked)),
+            ResendError::DuplicateInvitation => {
+                R::Conflict(problem(ProblemType::DuplicateInvitation))
             }
-            ResendError::Unexpected(_) => return ProblemWithHeaders::internal(),
-        };
-        ProblemWithHeaders::of(kind, e.to_string())
+            ResendError::AlreadyMember => R::Conflict(problem(ProblemType::AlreadyMember)),
+            ResendError::SeatLimitReached => R::Conflict(problem(ProblemType::SeatLimitReached)),
+            ResendError::IdempotencyKeyReused => {
+                R::UnprocessableEntity(problem(ProblemType::IdempotencyKeyReused))
+            }
+            ResendError::Cooldown { retry_after_secs } => R::TooManyRequests(
+                problem(ProblemType::ResendCooldown),
+                retry_after(*retry_after_secs),
+            ),
+            ResendError::DailyCap { retry_after_secs } => R::TooManyRequests(
+                problem(ProblemType::DailyEmailCap),
+                retry_after(*retry_after_secs),
+            ),
+            ResendError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+        }
     }
 }
 

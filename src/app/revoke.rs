@@ -3,9 +3,10 @@
 use super::{App, Unexpected, invitation_in, member_and_locked_business, now, operation_error};
 use crate::auth::Identity;
 use crate::billing;
+use crate::contract::RevokeBusinessInvitationResponse;
 use crate::domain::rules;
 use crate::domain::{InvitationId, StoredStatus};
-use crate::problem::{ProblemType, ProblemWithHeaders};
+use crate::problem::{Problem, ProblemType};
 
 /// Why a revoke is refused. Each names its status; the message is the problem's detail.
 #[derive(Debug, thiserror::Error)]
@@ -30,15 +31,18 @@ pub enum RevokeError {
 }
 operation_error!(RevokeError);
 
-impl From<RevokeError> for ProblemWithHeaders {
+impl From<RevokeError> for RevokeBusinessInvitationResponse {
     fn from(e: RevokeError) -> Self {
-        let kind = match &e {
-            RevokeError::NotMember | RevokeError::Forbidden => ProblemType::Forbidden,
-            RevokeError::NotFound => ProblemType::NotFound,
-            RevokeError::Accepted => ProblemType::InvitationAccepted,
-            RevokeError::Unexpected(_) => return ProblemWithHeaders::internal(),
-        };
-        ProblemWithHeaders::of(kind, e.to_string())
+        use RevokeBusinessInvitationResponse as R;
+        let problem = |kind| Problem::new(kind, e.to_string());
+        match &e {
+            RevokeError::NotMember | RevokeError::Forbidden => {
+                R::Forbidden(problem(ProblemType::Forbidden))
+            }
+            RevokeError::NotFound => R::NotFound(problem(ProblemType::NotFound)),
+            RevokeError::Accepted => R::Conflict(problem(ProblemType::InvitationAccepted)),
+            RevokeError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use leadping_invitations::problem::{PROBLEM_TYPE_BASE, ProblemType};
 use leadping_invitations_client::types::Problem;
 use leadping_invitations_client::{Error, ResponseValue};
 
-use crate::helpers::{Backend, JWT_SECRET, spawn_app};
+use crate::helpers::{Backend, JWT_SECRET, spawn_app, token};
 
 #[tokio::test]
 async fn serves_the_checked_in_contract_byte_for_byte() {
@@ -88,6 +88,10 @@ pub fn expect_problem<T: std::fmt::Debug>(
         other => panic!("expected a {status} problem, got {other:?}"),
     };
     assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()[http::header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     let request_id = response
         .headers()
         .get("x-request-id")
@@ -104,15 +108,32 @@ pub fn expect_problem<T: std::fmt::Debug>(
     problem
 }
 
+/// A problem read without the client: its status and body, after checking that it is sent as
+/// `application/problem+json` and tied to its request (the body's `requestId` is the
+/// `x-request-id` header, `instance` the path), even when it was refused before its operation ran.
 async fn raw_problem(response: reqwest::Response) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
-    assert_eq!(response.headers()["content-type"], "application/json");
-    (status, response.json().await.unwrap())
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let path = response.url().path().to_string();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    assert_eq!(body["instance"], path.as_str(), "{body}");
+    (status, body)
 }
 
 #[tokio::test]
 async fn malformed_bodies_get_a_validation_problem() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let b = app.business("acme").await;
+    // The caller is authenticated first: the body of a request without a token is never read.
+    let bearer = format!("Bearer {}", token(&b.id, &b.owner, "Owner"));
     let url = app.url("/businesses/me/invitations");
     let cases: Vec<(&str, String)> = vec![
         ("not JSON", "{".into()),
@@ -131,6 +152,7 @@ async fn malformed_bodies_get_a_validation_problem() {
         let response = app
             .http
             .post(&url)
+            .header("authorization", &bearer)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -258,4 +280,40 @@ async fn operations_on_the_current_business_need_a_valid_bearer_token() {
         404,
         ProblemType::NotFound,
     );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_problems_too() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let response = app.http.get(app.url("/nowhere")).send().await.unwrap();
+    let (status, problem) = raw_problem(response).await;
+    assert_eq!(status, 404);
+    assert_eq!(problem["type"], format!("{PROBLEM_TYPE_BASE}not-found"));
+    serde_json::from_value::<Problem>(problem).unwrap();
+
+    let response = app
+        .http
+        .put(app.url("/businesses/me/invitations"))
+        .send()
+        .await
+        .unwrap();
+    let mut allow: Vec<String> = response
+        .headers()
+        .get_all(http::header::ALLOW)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap().split(',').map(|m| m.trim().to_string()))
+        .collect();
+    allow.sort();
+    assert_eq!(allow, ["GET", "POST"]);
+    let (status, problem) = raw_problem(response).await;
+    assert_eq!(status, 405);
+    assert_eq!(
+        problem["type"],
+        format!("{PROBLEM_TYPE_BASE}method-not-allowed")
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("PUT"),
+        "{problem}"
+    );
+    serde_json::from_value::<Problem>(problem).unwrap();
 }

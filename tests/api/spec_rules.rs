@@ -1,6 +1,7 @@
 //! What the contract promises its consumers beyond its shapes: security on the right
 //! operations, docs on every operation, a problem catalogue that matches the server's, and a
-//! realistic example on every schema that the server's own types read and write back.
+//! realistic example on every schema (and a problem of its own status on every error response)
+//! that the server's own types read and write back.
 
 use std::collections::BTreeSet;
 
@@ -116,6 +117,44 @@ fn the_problem_catalogue_matches_the_server() {
     }
 }
 
+#[test]
+fn each_error_response_names_the_problem_types_it_carries() {
+    let spec = spec();
+    for (path, method, op) in operations(&spec) {
+        let responses = op["responses"].as_object().unwrap();
+        for (code, response) in responses.iter().filter(|(c, _)| !c.starts_with('2')) {
+            let named = problem_types_in(response["description"].as_str().unwrap());
+            assert!(
+                !named.is_empty(),
+                "{method} {path}: the {code} response names no problem type"
+            );
+            for slug in &named {
+                let kind = ProblemType::ALL
+                    .iter()
+                    .find(|k| k.slug() == slug)
+                    .unwrap_or_else(|| panic!("{method} {path} {code}: unknown type {slug}"));
+                assert_eq!(
+                    kind.status().as_u16().to_string(),
+                    *code,
+                    "{method} {path}: {slug} is named under {code}"
+                );
+            }
+        }
+        // What the operation's description lists is declared, under its status.
+        for slug in problem_types_in(op["description"].as_str().unwrap()) {
+            let kind = ProblemType::ALL.iter().find(|k| k.slug() == slug).unwrap();
+            let code = kind.status().as_u16().to_string();
+            let under = responses
+                .get(&code)
+                .map(|r| problem_types_in(r["description"].as_str().unwrap()));
+            assert!(
+                under.is_some_and(|u| u.contains(&slug)),
+                "{method} {path}: {slug} is listed but not named under a declared {code}"
+            );
+        }
+    }
+}
+
 /// `example` at `name`, read by the server's own wire type and written back: every field present
 /// under its contract name, each of the right type, nothing the type does not know.
 fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(
@@ -200,6 +239,50 @@ fn every_schema_has_a_realistic_example_its_wire_type_reads_and_writes_back() {
         placeholders(example, name, &mut failures);
         if let Err(e) = check(name, example) {
             failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_error_response_has_an_example_problem_of_its_own_status() {
+    let spec = spec();
+    let mut failures = Vec::new();
+    for (path, method, op) in operations(&spec) {
+        for (code, response) in op["responses"].as_object().unwrap() {
+            if code.starts_with('2') {
+                continue;
+            }
+            let at = format!("{method} {path} {code}");
+            let example = &response["content"]["application/problem+json"]["example"];
+            if example.is_null() {
+                failures.push(format!("{at}: no example"));
+                continue;
+            }
+            placeholders(example, &at, &mut failures);
+            if let Err(e) = round_trips::<leadping_invitations::wire::Problem>(&at, example) {
+                failures.push(e);
+            }
+            let named = problem_types_in(response["description"].as_str().unwrap());
+            let slug = example["type"]
+                .as_str()
+                .and_then(|t| t.strip_prefix(PROBLEM_TYPE_BASE))
+                .unwrap_or_default();
+            let kind = ProblemType::ALL.iter().find(|k| k.slug() == slug);
+            match kind {
+                Some(kind) if named.contains(slug) => {
+                    if example["status"] != code.parse::<u16>().unwrap()
+                        || example["title"] != kind.title()
+                    {
+                        failures.push(format!(
+                            "{at}: the example's status or title is not its type's"
+                        ));
+                    }
+                }
+                _ => failures.push(format!(
+                    "{at}: the example's type {slug:?} is not one the response names"
+                )),
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -3,24 +3,30 @@
 //! each document again and compare it with the one it came from. Whatever the generator
 //! accepts, it must reproduce exactly.
 //!
-//! Nothing here serves requests: the error and problem types below only satisfy the traits
+//! Nothing here serves requests: the extractor and problem impls below only satisfy the traits
 //! the generated trait's signatures ask for.
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
-/// The problem-with-headers type the generated response types carry.
+/// The extractor of the `itemAuth` security scheme: the operations that require it receive it.
 #[derive(Debug)]
-pub struct Headed;
+pub struct Authenticated;
 
-impl Headed {
-    pub fn into_response(self) -> Result<http::Response<dropshot::Body>, dropshot::HttpError> {
+#[async_trait::async_trait]
+impl dropshot::SharedExtractor for Authenticated {
+    async fn from_request<C: dropshot::ServerContext>(
+        _: &dropshot::RequestContext<C>,
+    ) -> Result<Self, dropshot::HttpError> {
         Err(dropshot::HttpError::for_internal_error(
             "the round trip serves no requests".into(),
         ))
     }
 
-    pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::INTERNAL_SERVER_ERROR
+    fn metadata(_: dropshot::ApiEndpointBodyContentType) -> dropshot::ExtractorMetadata {
+        dropshot::ExtractorMetadata {
+            extension_mode: dropshot::ExtensionMode::None,
+            parameters: vec![],
+        }
     }
 }
 
@@ -50,9 +56,14 @@ impl schemars::JsonSchema for Int64String {
     }
 }
 
-/// Makes a generated error schema usable as a dropshot error type.
+/// Makes a generated problem schema usable as the body of declared error responses.
 macro_rules! error_type {
-    ($ty:path) => {
+    ($ty:path, $rejection:path) => {
+        impl From<$rejection> for $ty {
+            fn from(_: $rejection) -> Self {
+                unreachable!("the round trip serves no requests")
+            }
+        }
         impl ::std::fmt::Display for $ty {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str("error")

@@ -35,13 +35,26 @@ fn differences(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>
 fn every_accepted_document_round_trips_exactly() {
     let mut failures = Vec::new();
     for (name, spec, emitted) in leadping_codegen_roundtrip::all() {
-        let expected: Value = serde_json::from_str(spec).unwrap();
+        let mut expected: Value = serde_json::from_str(spec).unwrap();
+        // The one thing no code can say: how a security scheme works (which extractor answers
+        // for it is the generator's configuration). The server's drift check allows the same.
+        if let Some(c) = expected
+            .get_mut("components")
+            .and_then(Value::as_object_mut)
+        {
+            c.shift_remove("securitySchemes");
+        }
         let actual: Value = serde_json::from_str(&emitted).unwrap();
         let mut diffs = Vec::new();
         differences(&expected, &actual, "", &mut diffs);
         if !diffs.is_empty() {
             failures.push(format!("{name}.json:\n  {}", diffs.join("\n  ")));
-        } else if emitted != spec {
+        } else if emitted != serde_json::to_string_pretty(&expected).unwrap() + "\n"
+            || spec
+                != serde_json::to_string_pretty(&serde_json::from_str::<Value>(spec).unwrap())
+                    .unwrap()
+                    + "\n"
+        {
             // Same JSON, other text: the key order or the layout is not the one dropshot writes.
             failures.push(format!(
                 "{name}.json: not in the form dropshot writes (key order or layout); dropshot writes:\n{emitted}"

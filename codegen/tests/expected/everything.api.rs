@@ -16,6 +16,337 @@ pub fn openapi_definition<C: ::dropshot::ServerContext>(
     def.license("MIT", "https://opensource.org/licenses/MIT");
     def
 }
+/// The body of every error response: the contract's problem schema.
+pub type ErrorBody = crate::wire::Problem;
+/// The media type of every error response (RFC 9457).
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+///Response headers: `Retry-After`, `X-Rate-Limit`.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct RetryAfterXRateLimitHeaders {
+    ///Seconds to wait.
+    #[schemars(range(min = 1i64))]
+    #[serde(rename = "Retry-After")]
+    pub retry_after: i64,
+    ///The limit.
+    #[serde(rename = "X-Rate-Limit")]
+    pub x_rate_limit: i32,
+}
+impl RetryAfterXRateLimitHeaders {
+    fn header_map(
+        &self,
+    ) -> ::std::result::Result<::http::HeaderMap, ::dropshot::HttpError> {
+        let mut map = ::http::HeaderMap::new();
+        map.insert(
+            ::http::header::HeaderName::from_static("retry-after"),
+            ::http::HeaderValue::from_str(&self.retry_after.to_string())
+                .map_err(|e| ::dropshot::HttpError::for_internal_error(
+                    format!("header {}: {e}", "Retry-After"),
+                ))?,
+        );
+        map.insert(
+            ::http::header::HeaderName::from_static("x-rate-limit"),
+            ::http::HeaderValue::from_str(&self.x_rate_limit.to_string())
+                .map_err(|e| ::dropshot::HttpError::for_internal_error(
+                    format!("header {}: {e}", "X-Rate-Limit"),
+                ))?,
+        );
+        ::std::result::Result::Ok(map)
+    }
+    /// The headers as a refusal made before the operation ran set them.
+    fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
+        ::std::option::Option::Some(Self {
+            retry_after: map.get("retry-after")?.to_str().ok()?.parse().ok()?,
+            x_rate_limit: map.get("x-rate-limit")?.to_str().ok()?.parse().ok()?,
+        })
+    }
+}
+///Response headers: `WWW-Authenticate`.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct WwwAuthenticateHeader {
+    ///The challenge.
+    #[serde(rename = "WWW-Authenticate")]
+    pub www_authenticate: ::std::string::String,
+}
+impl WwwAuthenticateHeader {
+    fn header_map(
+        &self,
+    ) -> ::std::result::Result<::http::HeaderMap, ::dropshot::HttpError> {
+        let mut map = ::http::HeaderMap::new();
+        map.insert(
+            ::http::header::HeaderName::from_static("www-authenticate"),
+            ::http::HeaderValue::from_str(&self.www_authenticate.to_string())
+                .map_err(|e| ::dropshot::HttpError::for_internal_error(
+                    format!("header {}: {e}", "WWW-Authenticate"),
+                ))?,
+        );
+        ::std::result::Result::Ok(map)
+    }
+    /// The headers as a refusal made before the operation ran set them.
+    fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
+        ::std::option::Option::Some(Self {
+            www_authenticate: map.get("www-authenticate")?.to_str().ok()?.parse().ok()?,
+        })
+    }
+}
+/// The `x-request-id` header dropshot sets on every response (documented, never
+/// filled in by a handler).
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct RequestIdHeader {
+    ///The request's ID.
+    #[serde(rename = "x-request-id")]
+    pub x_request_id: ::std::string::String,
+}
+/// What every operation's response type can do beyond dropshot's `HttpResponse`.
+pub trait OperationResponse: Sized {
+    /// The response's status.
+    fn status(&self) -> ::http::StatusCode;
+    /// The problem of an error response, to tie it to the request it answers.
+    fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody>;
+    /// The 500 every operation declares.
+    fn internal_error(body: ErrorBody) -> Self;
+    /// The declared response for a request refused before the operation ran, or the
+    /// refusal back when its status (or the headers that status needs) is not declared.
+    fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection>;
+    /// The declared error responses, as the OpenAPI document writes them.
+    fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)>;
+}
+/// The declared response for a refusal made before the operation ran; a refusal whose
+/// status the operation does not declare is a bug, logged and answered with its 500.
+pub fn reject<R: OperationResponse>(log: &::slog::Logger, rejection: Rejection) -> R {
+    R::from_rejection(rejection)
+        .unwrap_or_else(|rejection| {
+            ::slog::error!(
+                log,
+                "a request was refused with a status its operation does not declare";
+                "status" => rejection.status().as_u16(), "error" => rejection.error
+                .internal_message.clone()
+            );
+            R::internal_error(rejection.into_internal().into())
+        })
+}
+/// A request refused before its operation ran (a path, query, header or body that does
+/// not parse; a missing or refused credential), with the request it belongs to.
+#[derive(Debug)]
+pub struct Rejection {
+    pub error: ::dropshot::HttpError,
+    pub request_id: ::std::string::String,
+    pub path: ::std::string::String,
+}
+impl Rejection {
+    fn new<C: ::dropshot::ServerContext>(
+        error: ::dropshot::HttpError,
+        rqctx: &::dropshot::RequestContext<C>,
+    ) -> Self {
+        Rejection {
+            error,
+            request_id: rqctx.request_id.clone(),
+            path: rqctx.request.uri().path().to_string(),
+        }
+    }
+    pub fn status(&self) -> ::http::StatusCode {
+        self.error.status_code.as_status()
+    }
+    pub fn headers(&self) -> ::std::option::Option<&::http::HeaderMap> {
+        self.error.headers.as_deref()
+    }
+    fn into_internal(self) -> Self {
+        Rejection {
+            error: ::dropshot::HttpError::for_internal_error(
+                format!(
+                    "refused with the undeclared status {}: {}", self.status(), self
+                    .error.internal_message
+                ),
+            ),
+            ..self
+        }
+    }
+}
+/// A shared extractor whose refusal becomes one of the operation's declared responses
+/// instead of dropshot's own error body.
+pub struct Checked<E>(pub ::std::result::Result<E, Rejection>);
+#[::async_trait::async_trait]
+impl<E: ::dropshot::SharedExtractor + 'static> ::dropshot::SharedExtractor
+for Checked<E> {
+    async fn from_request<C: ::dropshot::ServerContext>(
+        rqctx: &::dropshot::RequestContext<C>,
+    ) -> ::std::result::Result<Self, ::dropshot::HttpError> {
+        ::std::result::Result::Ok(
+            Checked(E::from_request(rqctx).await.map_err(|e| Rejection::new(e, rqctx))),
+        )
+    }
+    fn metadata(
+        body_content_type: ::dropshot::ApiEndpointBodyContentType,
+    ) -> ::dropshot::ExtractorMetadata {
+        E::metadata(body_content_type)
+    }
+}
+/// The body extractor whose refusal becomes one of the operation's declared responses.
+pub struct CheckedBody<E>(pub ::std::result::Result<E, Rejection>);
+#[::async_trait::async_trait]
+impl<E: ::dropshot::ExclusiveExtractor + 'static> ::dropshot::ExclusiveExtractor
+for CheckedBody<E> {
+    async fn from_request<C: ::dropshot::ServerContext>(
+        rqctx: &::dropshot::RequestContext<C>,
+        request: ::http::Request<::dropshot::Body>,
+    ) -> ::std::result::Result<Self, ::dropshot::HttpError> {
+        ::std::result::Result::Ok(
+            CheckedBody(
+                E::from_request(rqctx, request)
+                    .await
+                    .map_err(|e| Rejection::new(e, rqctx)),
+            ),
+        )
+    }
+    fn metadata(
+        body_content_type: ::dropshot::ApiEndpointBodyContentType,
+    ) -> ::dropshot::ExtractorMetadata {
+        E::metadata(body_content_type)
+    }
+}
+fn problem_response(
+    status: ::http::StatusCode,
+    body: &ErrorBody,
+    headers: ::http::HeaderMap,
+) -> ::std::result::Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
+    let body = ::serde_json::to_string(body)
+        .map_err(|e| ::dropshot::HttpError::for_internal_error(e.to_string()))?;
+    let mut response = ::http::Response::builder()
+        .status(status)
+        .header(::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)
+        .body(::dropshot::Body::from(body))
+        .map_err(|e| ::dropshot::HttpError::for_internal_error(e.to_string()))?;
+    response.headers_mut().extend(headers);
+    ::std::result::Result::Ok(response)
+}
+/// A response header as the document writes it, from the field of `H` that carries it
+/// (its doc comment is the description; schemars writes integer bounds as floats).
+fn header_object<H: ::schemars::JsonSchema>(
+    name: &str,
+) -> (::std::string::String, ::serde_json::Value) {
+    let root = ::schemars::r#gen::SchemaSettings::openapi3()
+        .into_generator()
+        .into_root_schema_for::<H>();
+    let object = root.schema.object.as_deref();
+    let required = object.is_some_and(|o| o.required.contains(name));
+    let mut schema = object
+        .and_then(|o| o.properties.get(name))
+        .and_then(|s| ::serde_json::to_value(s).ok())
+        .unwrap_or_default();
+    let description = schema.as_object_mut().and_then(|s| s.shift_remove("description"));
+    if schema.get("type").and_then(::serde_json::Value::as_str)
+        == ::std::option::Option::Some("integer")
+    {
+        for bound in ["minimum", "maximum"] {
+            if let ::std::option::Option::Some(v) = schema.get_mut(bound) {
+                if let ::std::option::Option::Some(f) = v.as_f64() {
+                    if f.fract() == 0.0 {
+                        *v = ::serde_json::Value::from(f as i64);
+                    }
+                }
+            }
+        }
+    }
+    let mut header = ::serde_json::Map::new();
+    if let ::std::option::Option::Some(d) = description {
+        header.insert("description".into(), d);
+    }
+    header.insert("style".into(), "simple".into());
+    if required {
+        header.insert("required".into(), true.into());
+    }
+    header.insert("schema".into(), schema);
+    (name.to_string(), ::serde_json::Value::Object(header))
+}
+fn error_response(
+    description: &str,
+    headers: ::std::vec::Vec<(::std::string::String, ::serde_json::Value)>,
+    schema: &str,
+) -> ::serde_json::Value {
+    ::serde_json::json!(
+        { "description" : description, "headers" : ::serde_json::Value::Object(headers
+        .into_iter().collect()), "content" : { "application/problem+json" : { "schema" :
+        { "$ref" : schema } } } }
+    )
+}
+/// The OpenAPI document this code describes, as text in dropshot's layout: what dropshot
+/// writes for `api`, with each operation's declared error responses in place of the
+/// `4XX`/`5XX` ranges dropshot 0.18 writes for an error type (and without the response
+/// object those ranges referred to), and each operation's security requirement.
+pub fn openapi_document<C: ::dropshot::ServerContext>(
+    api: &::dropshot::ApiDescription<C>,
+) -> ::serde_json::Result<::std::string::String> {
+    let mut doc = openapi_definition(api).json()?;
+    for (pointer, declared, security) in [
+        (
+            "/paths/~1items/get",
+            <ListItemsResponse as OperationResponse>::declared_errors(),
+            ::serde_json::json!([]),
+        ),
+        (
+            "/paths/~1items/post",
+            <CreateItemResponse as OperationResponse>::declared_errors(),
+            ::serde_json::json!([]),
+        ),
+        (
+            "/paths/~1items~1{itemId}/get",
+            <GetItemResponse as OperationResponse>::declared_errors(),
+            ::serde_json::json!([]),
+        ),
+        (
+            "/paths/~1items~1{itemId}/put",
+            <ReplaceItemResponse as OperationResponse>::declared_errors(),
+            ::serde_json::json!([]),
+        ),
+        (
+            "/paths/~1items~1{itemId}/delete",
+            <DeleteItemResponse as OperationResponse>::declared_errors(),
+            ::serde_json::json!([{ "itemAuth" : [] }]),
+        ),
+    ] {
+        let ::std::option::Option::Some(operation) = doc
+            .pointer_mut(pointer)
+            .and_then(::serde_json::Value::as_object_mut) else {
+            continue;
+        };
+        if let ::std::option::Option::Some(responses) = operation
+            .get_mut("responses")
+            .and_then(::serde_json::Value::as_object_mut)
+        {
+            responses.shift_remove("4XX");
+            responses.shift_remove("5XX");
+            responses.extend(declared.into_iter().map(|(k, v)| (k.to_string(), v)));
+        }
+        operation.insert("security".into(), security);
+    }
+    if let ::std::option::Option::Some(components) = doc
+        .get_mut("components")
+        .and_then(::serde_json::Value::as_object_mut)
+    {
+        components.shift_remove("responses");
+    }
+    ::std::result::Result::Ok(::serde_json::to_string_pretty(&doc)? + "\n")
+}
 #[derive(Clone, Debug, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
 ///The query parameters of `listItems`.
 pub struct ListItemsQuery {
@@ -43,14 +374,15 @@ impl ListItemsHeaders {
     ///`maxLength` of `X-Trace`, in characters.
     pub const X_TRACE_MAX_LENGTH: usize = 64usize;
 }
-///The outcome of `ListItems`: 200 with its body, or a problem that needs response headers.
+///The responses of `listItems`: exactly the statuses, bodies and headers the contract declares for it.
+#[derive(Debug)]
 pub enum ListItemsResponse {
     ///200: The items.
     Ok(::std::vec::Vec<crate::wire::Item>),
-    /// A problem whose response carries headers (429 with Retry-After). dropshot's error
-    /// path cannot set headers on a custom error body, so such problems travel here; they
-    /// are documented by the 4XX/5XX error response all the same.
-    Problem(crate::Headed),
+    ///400: Bad request.
+    BadRequest(ErrorBody),
+    ///500: A bug.
+    InternalServerError(ErrorBody),
 }
 impl ::dropshot::HttpResponse for ListItemsResponse {
     fn to_result(
@@ -63,31 +395,84 @@ impl ::dropshot::HttpResponse for ListItemsResponse {
             Self::Ok(body) => {
                 ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseOk(body))
             }
-            Self::Problem(problem) => problem.into_response(),
+            Self::BadRequest(body) => {
+                problem_response(
+                    ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::InternalServerError(body) => {
+                problem_response(
+                    ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-        let mut metadata = <::dropshot::HttpResponseOk<
-            ::std::vec::Vec<crate::wire::Item>,
+        let mut metadata = <::dropshot::HttpResponseHeaders<
+            ::dropshot::HttpResponseOk<::std::vec::Vec<crate::wire::Item>>,
+            RequestIdHeader,
         > as ::dropshot::HttpResponse>::response_metadata();
         metadata.description = ::std::option::Option::Some("The items.".to_string());
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
-        match self {
-            Self::Problem(problem) => problem.status(),
-            _ => ::http::StatusCode::OK,
-        }
+        OperationResponse::status(self)
     }
 }
-///The outcome of `CreateItem`: 201 with its body, or a problem that needs response headers.
+impl OperationResponse for ListItemsResponse {
+    fn status(&self) -> ::http::StatusCode {
+        match self {
+            Self::Ok(..) => ::http::StatusCode::OK,
+            Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
+        match self {
+            Self::BadRequest(body) | Self::InternalServerError(body) => {
+                ::std::option::Option::Some(body)
+            }
+            _ => ::std::option::Option::None,
+        }
+    }
+    fn internal_error(body: ErrorBody) -> Self {
+        Self::InternalServerError(body)
+    }
+    fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
+        match rejection.status().as_u16() {
+            400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            500u16 => {
+                ::std::result::Result::Ok(Self::InternalServerError(rejection.into()))
+            }
+            _ => ::std::result::Result::Err(rejection),
+        }
+    }
+    fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
+        ::std::vec![
+            ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("500", error_response("A bug.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem"))
+        ]
+    }
+}
+///The responses of `createItem`: exactly the statuses, bodies and headers the contract declares for it.
+#[derive(Debug)]
 pub enum CreateItemResponse {
     ///201: The item created.
     Created(crate::wire::Item),
-    /// A problem whose response carries headers (429 with Retry-After). dropshot's error
-    /// path cannot set headers on a custom error body, so such problems travel here; they
-    /// are documented by the 4XX/5XX error response all the same.
-    Problem(crate::Headed),
+    ///400: Bad request.
+    BadRequest(ErrorBody),
+    ///409: Already there.
+    Conflict(ErrorBody),
+    ///429: Too many.
+    TooManyRequests(ErrorBody, RetryAfterXRateLimitHeaders),
+    ///500: A bug.
+    InternalServerError(ErrorBody),
 }
 impl ::dropshot::HttpResponse for CreateItemResponse {
     fn to_result(
@@ -102,12 +487,40 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
                     ::dropshot::HttpResponseCreated(body),
                 )
             }
-            Self::Problem(problem) => problem.into_response(),
+            Self::BadRequest(body) => {
+                problem_response(
+                    ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::Conflict(body) => {
+                problem_response(
+                    ::http::StatusCode::CONFLICT,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::TooManyRequests(body, headers) => {
+                problem_response(
+                    ::http::StatusCode::TOO_MANY_REQUESTS,
+                    &body,
+                    headers.header_map()?,
+                )
+            }
+            Self::InternalServerError(body) => {
+                problem_response(
+                    ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-        let mut metadata = <::dropshot::HttpResponseCreated<
-            crate::wire::Item,
+        let mut metadata = <::dropshot::HttpResponseHeaders<
+            ::dropshot::HttpResponseCreated<crate::wire::Item>,
+            RequestIdHeader,
         > as ::dropshot::HttpResponse>::response_metadata();
         metadata.description = ::std::option::Option::Some(
             "The item created.".to_string(),
@@ -115,10 +528,67 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
+        OperationResponse::status(self)
+    }
+}
+impl OperationResponse for CreateItemResponse {
+    fn status(&self) -> ::http::StatusCode {
         match self {
-            Self::Problem(problem) => problem.status(),
-            _ => ::http::StatusCode::CREATED,
+            Self::Created(..) => ::http::StatusCode::CREATED,
+            Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::Conflict(..) => ::http::StatusCode::CONFLICT,
+            Self::TooManyRequests(..) => ::http::StatusCode::TOO_MANY_REQUESTS,
+            Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+    fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
+        match self {
+            Self::BadRequest(body)
+            | Self::Conflict(body)
+            | Self::TooManyRequests(body, _)
+            | Self::InternalServerError(body) => ::std::option::Option::Some(body),
+            _ => ::std::option::Option::None,
+        }
+    }
+    fn internal_error(body: ErrorBody) -> Self {
+        Self::InternalServerError(body)
+    }
+    fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
+        match rejection.status().as_u16() {
+            400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            409u16 => ::std::result::Result::Ok(Self::Conflict(rejection.into())),
+            429u16 => {
+                match rejection
+                    .headers()
+                    .and_then(RetryAfterXRateLimitHeaders::from_header_map)
+                {
+                    ::std::option::Option::Some(headers) => {
+                        ::std::result::Result::Ok(
+                            Self::TooManyRequests(rejection.into(), headers),
+                        )
+                    }
+                    ::std::option::Option::None => ::std::result::Result::Err(rejection),
+                }
+            }
+            500u16 => {
+                ::std::result::Result::Ok(Self::InternalServerError(rejection.into()))
+            }
+            _ => ::std::result::Result::Err(rejection),
+        }
+    }
+    fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
+        ::std::vec![
+            ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("409", error_response("Already there.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("429", error_response("Too many.", ::std::vec![header_object:: <
+            RetryAfterXRateLimitHeaders > ("Retry-After"), header_object:: <
+            RetryAfterXRateLimitHeaders > ("X-Rate-Limit"), header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("500", error_response("A bug.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem"))
+        ]
     }
 }
 #[derive(Clone, Debug, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
@@ -129,14 +599,17 @@ pub struct GetItemPath {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
 }
-///The outcome of `GetItem`: 200 with its body, or a problem that needs response headers.
+///The responses of `getItem`: exactly the statuses, bodies and headers the contract declares for it.
+#[derive(Debug)]
 pub enum GetItemResponse {
     ///200: The item.
     Ok(crate::wire::Item),
-    /// A problem whose response carries headers (429 with Retry-After). dropshot's error
-    /// path cannot set headers on a custom error body, so such problems travel here; they
-    /// are documented by the 4XX/5XX error response all the same.
-    Problem(crate::Headed),
+    ///400: Bad request.
+    BadRequest(ErrorBody),
+    ///404: No such item.
+    NotFound(ErrorBody),
+    ///500: A bug.
+    InternalServerError(ErrorBody),
 }
 impl ::dropshot::HttpResponse for GetItemResponse {
     fn to_result(
@@ -149,21 +622,80 @@ impl ::dropshot::HttpResponse for GetItemResponse {
             Self::Ok(body) => {
                 ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseOk(body))
             }
-            Self::Problem(problem) => problem.into_response(),
+            Self::BadRequest(body) => {
+                problem_response(
+                    ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::NotFound(body) => {
+                problem_response(
+                    ::http::StatusCode::NOT_FOUND,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::InternalServerError(body) => {
+                problem_response(
+                    ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-        let mut metadata = <::dropshot::HttpResponseOk<
-            crate::wire::Item,
+        let mut metadata = <::dropshot::HttpResponseHeaders<
+            ::dropshot::HttpResponseOk<crate::wire::Item>,
+            RequestIdHeader,
         > as ::dropshot::HttpResponse>::response_metadata();
         metadata.description = ::std::option::Option::Some("The item.".to_string());
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
+        OperationResponse::status(self)
+    }
+}
+impl OperationResponse for GetItemResponse {
+    fn status(&self) -> ::http::StatusCode {
         match self {
-            Self::Problem(problem) => problem.status(),
-            _ => ::http::StatusCode::OK,
+            Self::Ok(..) => ::http::StatusCode::OK,
+            Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::NotFound(..) => ::http::StatusCode::NOT_FOUND,
+            Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+    fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
+        match self {
+            Self::BadRequest(body)
+            | Self::NotFound(body)
+            | Self::InternalServerError(body) => ::std::option::Option::Some(body),
+            _ => ::std::option::Option::None,
+        }
+    }
+    fn internal_error(body: ErrorBody) -> Self {
+        Self::InternalServerError(body)
+    }
+    fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
+        match rejection.status().as_u16() {
+            400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            404u16 => ::std::result::Result::Ok(Self::NotFound(rejection.into())),
+            500u16 => {
+                ::std::result::Result::Ok(Self::InternalServerError(rejection.into()))
+            }
+            _ => ::std::result::Result::Err(rejection),
+        }
+    }
+    fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
+        ::std::vec![
+            ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("404", error_response("No such item.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("500", error_response("A bug.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem"))
+        ]
     }
 }
 #[derive(Clone, Debug, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
@@ -172,14 +704,17 @@ pub struct ReplaceItemPath {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
 }
-///The outcome of `ReplaceItem`: 202 with its body, or a problem that needs response headers.
+///The responses of `replaceItem`: exactly the statuses, bodies and headers the contract declares for it.
+#[derive(Debug)]
 pub enum ReplaceItemResponse {
     ///202: Queued.
     Accepted(crate::wire::Item),
-    /// A problem whose response carries headers (429 with Retry-After). dropshot's error
-    /// path cannot set headers on a custom error body, so such problems travel here; they
-    /// are documented by the 4XX/5XX error response all the same.
-    Problem(crate::Headed),
+    ///400: Bad request.
+    BadRequest(ErrorBody),
+    ///429: Slow down.
+    TooManyRequests(ErrorBody, RetryAfterXRateLimitHeaders),
+    ///500: A bug.
+    InternalServerError(ErrorBody),
 }
 impl ::dropshot::HttpResponse for ReplaceItemResponse {
     fn to_result(
@@ -194,21 +729,94 @@ impl ::dropshot::HttpResponse for ReplaceItemResponse {
                     ::dropshot::HttpResponseAccepted(body),
                 )
             }
-            Self::Problem(problem) => problem.into_response(),
+            Self::BadRequest(body) => {
+                problem_response(
+                    ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::TooManyRequests(body, headers) => {
+                problem_response(
+                    ::http::StatusCode::TOO_MANY_REQUESTS,
+                    &body,
+                    headers.header_map()?,
+                )
+            }
+            Self::InternalServerError(body) => {
+                problem_response(
+                    ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-        let mut metadata = <::dropshot::HttpResponseAccepted<
-            crate::wire::Item,
+        let mut metadata = <::dropshot::HttpResponseHeaders<
+            ::dropshot::HttpResponseAccepted<crate::wire::Item>,
+            RequestIdHeader,
         > as ::dropshot::HttpResponse>::response_metadata();
         metadata.description = ::std::option::Option::Some("Queued.".to_string());
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
+        OperationResponse::status(self)
+    }
+}
+impl OperationResponse for ReplaceItemResponse {
+    fn status(&self) -> ::http::StatusCode {
         match self {
-            Self::Problem(problem) => problem.status(),
-            _ => ::http::StatusCode::ACCEPTED,
+            Self::Accepted(..) => ::http::StatusCode::ACCEPTED,
+            Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::TooManyRequests(..) => ::http::StatusCode::TOO_MANY_REQUESTS,
+            Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+    fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
+        match self {
+            Self::BadRequest(body)
+            | Self::TooManyRequests(body, _)
+            | Self::InternalServerError(body) => ::std::option::Option::Some(body),
+            _ => ::std::option::Option::None,
+        }
+    }
+    fn internal_error(body: ErrorBody) -> Self {
+        Self::InternalServerError(body)
+    }
+    fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
+        match rejection.status().as_u16() {
+            400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            429u16 => {
+                match rejection
+                    .headers()
+                    .and_then(RetryAfterXRateLimitHeaders::from_header_map)
+                {
+                    ::std::option::Option::Some(headers) => {
+                        ::std::result::Result::Ok(
+                            Self::TooManyRequests(rejection.into(), headers),
+                        )
+                    }
+                    ::std::option::Option::None => ::std::result::Result::Err(rejection),
+                }
+            }
+            500u16 => {
+                ::std::result::Result::Ok(Self::InternalServerError(rejection.into()))
+            }
+            _ => ::std::result::Result::Err(rejection),
+        }
+    }
+    fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
+        ::std::vec![
+            ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("429", error_response("Slow down.", ::std::vec![header_object:: <
+            RetryAfterXRateLimitHeaders > ("Retry-After"), header_object:: <
+            RetryAfterXRateLimitHeaders > ("X-Rate-Limit"), header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("500", error_response("A bug.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem"))
+        ]
     }
 }
 #[derive(Clone, Debug, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
@@ -217,14 +825,19 @@ pub struct DeleteItemPath {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
 }
-///The outcome of `DeleteItem`: 204 with its body, or a problem that needs response headers.
+///The responses of `deleteItem`: exactly the statuses, bodies and headers the contract declares for it.
+#[derive(Debug)]
 pub enum DeleteItemResponse {
     ///204: Deleted.
     NoContent,
-    /// A problem whose response carries headers (429 with Retry-After). dropshot's error
-    /// path cannot set headers on a custom error body, so such problems travel here; they
-    /// are documented by the 4XX/5XX error response all the same.
-    Problem(crate::Headed),
+    ///400: Bad request.
+    BadRequest(ErrorBody),
+    ///401: No credential.
+    Unauthorized(ErrorBody, WwwAuthenticateHeader),
+    ///404: No such item.
+    NotFound(ErrorBody),
+    ///500: A bug.
+    InternalServerError(ErrorBody),
 }
 impl ::dropshot::HttpResponse for DeleteItemResponse {
     fn to_result(
@@ -237,19 +850,105 @@ impl ::dropshot::HttpResponse for DeleteItemResponse {
             Self::NoContent => {
                 ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseDeleted())
             }
-            Self::Problem(problem) => problem.into_response(),
+            Self::BadRequest(body) => {
+                problem_response(
+                    ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::Unauthorized(body, headers) => {
+                problem_response(
+                    ::http::StatusCode::UNAUTHORIZED,
+                    &body,
+                    headers.header_map()?,
+                )
+            }
+            Self::NotFound(body) => {
+                problem_response(
+                    ::http::StatusCode::NOT_FOUND,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::InternalServerError(body) => {
+                problem_response(
+                    ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
         }
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
-        let mut metadata = <::dropshot::HttpResponseDeleted as ::dropshot::HttpResponse>::response_metadata();
+        let mut metadata = <::dropshot::HttpResponseHeaders<
+            ::dropshot::HttpResponseDeleted,
+            RequestIdHeader,
+        > as ::dropshot::HttpResponse>::response_metadata();
         metadata.description = ::std::option::Option::Some("Deleted.".to_string());
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
+        OperationResponse::status(self)
+    }
+}
+impl OperationResponse for DeleteItemResponse {
+    fn status(&self) -> ::http::StatusCode {
         match self {
-            Self::Problem(problem) => problem.status(),
-            _ => ::http::StatusCode::NO_CONTENT,
+            Self::NoContent => ::http::StatusCode::NO_CONTENT,
+            Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::Unauthorized(..) => ::http::StatusCode::UNAUTHORIZED,
+            Self::NotFound(..) => ::http::StatusCode::NOT_FOUND,
+            Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+    fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
+        match self {
+            Self::BadRequest(body)
+            | Self::Unauthorized(body, _)
+            | Self::NotFound(body)
+            | Self::InternalServerError(body) => ::std::option::Option::Some(body),
+            _ => ::std::option::Option::None,
+        }
+    }
+    fn internal_error(body: ErrorBody) -> Self {
+        Self::InternalServerError(body)
+    }
+    fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
+        match rejection.status().as_u16() {
+            400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            401u16 => {
+                match rejection
+                    .headers()
+                    .and_then(WwwAuthenticateHeader::from_header_map)
+                {
+                    ::std::option::Option::Some(headers) => {
+                        ::std::result::Result::Ok(
+                            Self::Unauthorized(rejection.into(), headers),
+                        )
+                    }
+                    ::std::option::Option::None => ::std::result::Result::Err(rejection),
+                }
+            }
+            404u16 => ::std::result::Result::Ok(Self::NotFound(rejection.into())),
+            500u16 => {
+                ::std::result::Result::Ok(Self::InternalServerError(rejection.into()))
+            }
+            _ => ::std::result::Result::Err(rejection),
+        }
+    }
+    fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
+        ::std::vec![
+            ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("401", error_response("No credential.", ::std::vec![header_object:: <
+            WwwAuthenticateHeader > ("WWW-Authenticate"), header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("404", error_response("No such item.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("500", error_response("A bug.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem"))
+        ]
     }
 }
 /// The API under test.
@@ -264,47 +963,134 @@ pub trait RoundTripApi {
     path = "/items",
     operation_id = "listItems",
     tags = ["items"]}]
-    async fn list_items(
+    async fn list_items_endpoint(
         rqctx: ::dropshot::RequestContext<Self::Context>,
-        query: ::dropshot::Query<ListItemsQuery>,
-        header: ::dropshot::Header<ListItemsHeaders>,
-    ) -> ::std::result::Result<ListItemsResponse, crate::wire::Problem>;
+        query: Checked<::dropshot::Query<ListItemsQuery>>,
+        header: Checked<::dropshot::Header<ListItemsHeaders>>,
+    ) -> ::std::result::Result<ListItemsResponse, ErrorBody> {
+        let query = match query.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        let header = match header.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        ::std::result::Result::Ok(Self::list_items(rqctx, query, header).await)
+    }
+    ///Implements `listItems`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    fn list_items(
+        rqctx: ::dropshot::RequestContext<Self::Context>,
+        query: ListItemsQuery,
+        header: ListItemsHeaders,
+    ) -> impl ::std::future::Future<Output = ListItemsResponse> + Send + 'static;
     /// Create an item
     #[endpoint{method = POST,
     path = "/items",
     operation_id = "createItem",
     tags = ["items"]}]
-    async fn create_item(
+    async fn create_item_endpoint(
         rqctx: ::dropshot::RequestContext<Self::Context>,
-        body: ::dropshot::TypedBody<crate::wire::NewItem>,
-    ) -> ::std::result::Result<CreateItemResponse, crate::wire::Problem>;
+        body: CheckedBody<::dropshot::TypedBody<crate::wire::NewItem>>,
+    ) -> ::std::result::Result<CreateItemResponse, ErrorBody> {
+        let body = match body.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        ::std::result::Result::Ok(Self::create_item(rqctx, body).await)
+    }
+    ///Implements `createItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    fn create_item(
+        rqctx: ::dropshot::RequestContext<Self::Context>,
+        body: crate::wire::NewItem,
+    ) -> impl ::std::future::Future<Output = CreateItemResponse> + Send + 'static;
     /// Get an item
     #[endpoint{method = GET,
     path = "/items/{itemId}",
     operation_id = "getItem",
     tags = ["items"],
     deprecated = true}]
-    async fn get_item(
+    async fn get_item_endpoint(
         rqctx: ::dropshot::RequestContext<Self::Context>,
-        path: ::dropshot::Path<GetItemPath>,
-    ) -> ::std::result::Result<GetItemResponse, crate::wire::Problem>;
+        path: Checked<::dropshot::Path<GetItemPath>>,
+    ) -> ::std::result::Result<GetItemResponse, ErrorBody> {
+        let path = match path.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        ::std::result::Result::Ok(Self::get_item(rqctx, path).await)
+    }
+    ///Implements `getItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    fn get_item(
+        rqctx: ::dropshot::RequestContext<Self::Context>,
+        path: GetItemPath,
+    ) -> impl ::std::future::Future<Output = GetItemResponse> + Send + 'static;
     /// Replace an item later
     #[endpoint{method = PUT,
     path = "/items/{itemId}",
     operation_id = "replaceItem",
     tags = ["items"]}]
-    async fn replace_item(
+    async fn replace_item_endpoint(
         rqctx: ::dropshot::RequestContext<Self::Context>,
-        path: ::dropshot::Path<ReplaceItemPath>,
-        body: ::dropshot::TypedBody<crate::wire::NewItem>,
-    ) -> ::std::result::Result<ReplaceItemResponse, crate::wire::Problem>;
+        path: Checked<::dropshot::Path<ReplaceItemPath>>,
+        body: CheckedBody<::dropshot::TypedBody<crate::wire::NewItem>>,
+    ) -> ::std::result::Result<ReplaceItemResponse, ErrorBody> {
+        let path = match path.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        let body = match body.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        ::std::result::Result::Ok(Self::replace_item(rqctx, path, body).await)
+    }
+    ///Implements `replaceItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    fn replace_item(
+        rqctx: ::dropshot::RequestContext<Self::Context>,
+        path: ReplaceItemPath,
+        body: crate::wire::NewItem,
+    ) -> impl ::std::future::Future<Output = ReplaceItemResponse> + Send + 'static;
     /// Delete an item
     #[endpoint{method = DELETE,
     path = "/items/{itemId}",
     operation_id = "deleteItem",
     tags = ["items"]}]
-    async fn delete_item(
+    async fn delete_item_endpoint(
         rqctx: ::dropshot::RequestContext<Self::Context>,
-        path: ::dropshot::Path<DeleteItemPath>,
-    ) -> ::std::result::Result<DeleteItemResponse, crate::wire::Problem>;
+        caller: Checked<crate::Authenticated>,
+        path: Checked<::dropshot::Path<DeleteItemPath>>,
+    ) -> ::std::result::Result<DeleteItemResponse, ErrorBody> {
+        let caller = match caller.0 {
+            ::std::result::Result::Ok(v) => v,
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        let path = match path.0 {
+            ::std::result::Result::Ok(v) => v.into_inner(),
+            ::std::result::Result::Err(r) => {
+                return ::std::result::Result::Ok(reject(&rqctx.log, r));
+            }
+        };
+        ::std::result::Result::Ok(Self::delete_item(rqctx, caller, path).await)
+    }
+    ///Implements `deleteItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    fn delete_item(
+        rqctx: ::dropshot::RequestContext<Self::Context>,
+        caller: crate::Authenticated,
+        path: DeleteItemPath,
+    ) -> impl ::std::future::Future<Output = DeleteItemResponse> + Send + 'static;
 }
