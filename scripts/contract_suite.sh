@@ -3,13 +3,15 @@
 # redocly.yaml and .spectral.yaml: zero errors and zero warnings), then the breaking-change gate
 # (scripts/breaking_changes.sh: openapi.json against the previous commit and the last tag, and
 # its self-test). Then, against the live server: the docs page opened in headless Chromium
-# (scripts/docs_check.mjs; Chromium is Debian's, which .ci/run installs), clients in TypeScript
-# and Python generated from openapi.json and driven through a smoke scenario against their own
-# demo servers (scripts/clients_smoke.sh), and contract tests
-# the live server: schemathesis (pinned) generates requests from openapi.json and checks every
-# response against it (status codes, bodies, headers, content types, 5xx). The server runs on its
+# (scripts/docs_check.mjs; Chromium is Debian's, which .ci/run installs), clients in TypeScript,
+# Python and Java generated from openapi.json and driven through a smoke scenario against their
+# own demo servers (scripts/clients_smoke.sh), and schemathesis (pinned), which generates
+# requests from openapi.json and checks every response against it (status codes, bodies,
+# headers, content types, 5xx). The server runs on its
 # embedded defaults with the demo data, on a free port, in a scratch data directory; the Owner
-# token of the first demo business authenticates.
+# token of the first demo business authenticates. Last, its self-test
+# (scripts/breakage_self_test.py): a proxy that breaks the contract in the server's responses (a
+# field renamed, an undeclared status, a 429 without Retry-After) must make schemathesis fail.
 #
 #   bash scripts/contract_suite.sh          # builds the server if needed
 set -euo pipefail
@@ -63,3 +65,6 @@ bash scripts/clients_smoke.sh
   --url "http://127.0.0.1:$port" \
   -H "Authorization: Bearer $token" \
   --seed 1 --max-examples 50 --continue-on-failure --no-color
+
+echo "--- self-test: a server that breaks the contract fails schemathesis"
+python3 scripts/breakage_self_test.py "$work/venv/bin/schemathesis" "http://127.0.0.1:$port" "$token"
