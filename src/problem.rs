@@ -13,10 +13,10 @@
 
 use std::fmt;
 
-use dropshot::{ErrorStatusCode, HttpError, HttpResponseError, RequestContext};
+use dropshot::{ErrorStatusCode, HttpError, HttpResponseError};
 use http::StatusCode;
 
-use crate::contract::{Rejection, RetryAfterHeader};
+use crate::contract::{ProblemBody, Rejection, RetryAfterHeader};
 pub use crate::wire::Problem;
 
 /// Where problem type URIs live; a type URI is this plus the type's slug.
@@ -162,19 +162,6 @@ impl Problem {
         }
     }
 
-    /// Ties the problem to the request it answers (`instance` and `requestId`).
-    pub fn at<C: Send + Sync + 'static>(mut self, rqctx: &RequestContext<C>) -> Self {
-        self.instance = Some(rqctx.request.uri().path().to_string());
-        self.request_id = Some(rqctx.request_id.clone());
-        self
-    }
-
-    /// Ties the problem, in place, to the request it answers (`instance` and `requestId`).
-    pub fn tie<C: Send + Sync + 'static>(&mut self, rqctx: &RequestContext<C>) {
-        self.instance = Some(rqctx.request.uri().path().to_string());
-        self.request_id = Some(rqctx.request_id.clone());
-    }
-
     /// An opaque 500 for a bug; the cause belongs in the log, not in the body.
     pub fn internal() -> Self {
         Problem::new(
@@ -235,6 +222,24 @@ impl From<Rejection> for Problem {
     }
 }
 
+/// Every error response's problem states its response's status and the request it answers,
+/// whatever the handler put in it; a catalogued type sent under another status is a bug.
+impl ProblemBody for Problem {
+    fn answer(&mut self, status: StatusCode, request_id: &str, path: &str) {
+        debug_assert!(
+            ProblemType::ALL
+                .iter()
+                .find(|k| self.is(**k))
+                .is_none_or(|k| k.status() == status || *k == ProblemType::Validation),
+            "problem {} sent as {status}",
+            self.r#type
+        );
+        self.status = i32::from(status.as_u16());
+        self.instance = Some(path.to_string());
+        self.request_id = Some(request_id.to_string());
+    }
+}
+
 impl HttpResponseError for Problem {
     fn status_code(&self) -> ErrorStatusCode {
         ErrorStatusCode::from_status(self.status_code_or_500())
@@ -285,6 +290,35 @@ mod tests {
             !p.detail.contains("db exploded"),
             "a 500 must not reveal its cause"
         );
+    }
+
+    #[test]
+    fn the_endpoint_ties_a_problem_to_its_request_and_its_status() {
+        use crate::contract::{ResendBusinessInvitationResponse as R, answer};
+        let mut response = R::Conflict(Problem::new(ProblemType::InvitationRevoked, "revoked"));
+        answer(
+            &mut response,
+            "req-1",
+            "/businesses/me/invitations/inv_1/resend",
+        );
+        let R::Conflict(p) = response else {
+            panic!("the variant stays")
+        };
+        assert_eq!(p.status, 409);
+        assert_eq!(p.request_id.as_deref(), Some("req-1"));
+        assert_eq!(
+            p.instance.as_deref(),
+            Some("/businesses/me/invitations/inv_1/resend")
+        );
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "sent as 404")]
+    fn a_catalogued_type_sent_under_another_status_is_a_bug() {
+        use crate::contract::{ResendBusinessInvitationResponse as R, answer};
+        let mut response = R::NotFound(Problem::new(ProblemType::InvitationAccepted, "accepted"));
+        answer(&mut response, "req-1", "/x");
     }
 
     #[test]

@@ -73,8 +73,12 @@ impl ErrorRenderer for ProblemRenderer {
     ) -> Response<dropshot::Body> {
         let headers = error.headers.take();
         let status = error.status_code.as_status();
+        // The router's own refusals get a detail that says what happened; anything else (an
+        // `HttpError` from an unpublished endpoint) keeps its own.
+        let from_router = error.internal_message.starts_with("no route found")
+            || error.internal_message.starts_with("route has no handlers");
         let mut problem = match status {
-            StatusCode::NOT_FOUND => Problem::new(
+            StatusCode::NOT_FOUND if from_router => Problem::new(
                 ProblemType::NotFound,
                 "No operation of this API has this path.",
             ),
@@ -96,12 +100,11 @@ impl ErrorRenderer for ProblemRenderer {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static(crate::contract::PROBLEM_CONTENT_TYPE),
         );
-        // The 405's `Allow` (RFC 9110), as dropshot's router wrote it.
-        if let Some(headers) = headers {
-            for value in headers.get_all(http::header::ALLOW) {
-                response
-                    .headers_mut()
-                    .append(http::header::ALLOW, value.clone());
+        // The error's own headers (the 405's `Allow`, as dropshot's router wrote it), but not
+        // the ones that describe the body, which is the problem's now.
+        for (name, value) in headers.iter().flat_map(|h| h.iter()) {
+            if name != http::header::CONTENT_TYPE && name != http::header::CONTENT_LENGTH {
+                response.headers_mut().append(name, value.clone());
             }
         }
         response

@@ -68,7 +68,8 @@ fn main() {
             .to_string();
         let dir = dir.display();
         let spec_path = path.display();
-        let error_impl = format!("error_type!(wire::{error}, contract::Rejection);");
+        let error_impl =
+            format!("error_type!(wire::{error}, contract::Rejection, contract::ProblemBody);");
         write!(
             modules,
             r#"

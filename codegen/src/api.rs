@@ -579,14 +579,18 @@ fn operation(
     let attrs = quote! { #(#attr_parts),* };
     let endpoint_fn = format_ident!("{}_endpoint", snake(operation_id));
     let method_doc = format!(
-        "Implements `{operation_id}`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses."
+        "Implements `{operation_id}`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status."
     );
     let method_tokens = quote! {
         #docs
         #[endpoint { #attrs }]
         async fn #endpoint_fn(#(#endpoint_args),*) -> ::std::result::Result<#response, ErrorBody> {
             #(#unpack)*
-            ::std::result::Result::Ok(Self::#fn_name(#(#call_args),*).await)
+            let request_id = rqctx.request_id.clone();
+            let uri = rqctx.request.uri().clone();
+            let mut response = Self::#fn_name(#(#call_args),*).await;
+            answer(&mut response, &request_id, uri.path());
+            ::std::result::Result::Ok(response)
         }
 
         #[doc = #method_doc]
@@ -633,16 +637,15 @@ fn security(
                     "[]",
                 ));
             }
-            if doc
+            let declared = doc
                 .pointer(&ptr("/components/securitySchemes", scheme))
-                .is_none()
-            {
-                return Err(GenError::new(
-                    &ptr(&ptr(&at, 0), scheme),
-                    format!("no security scheme `{scheme}` under components/securitySchemes"),
-                    "declare the scheme, or name one that is declared",
-                ));
-            }
+                .ok_or_else(|| {
+                    GenError::new(
+                        &ptr(&ptr(&at, 0), scheme),
+                        format!("no security scheme `{scheme}` under components/securitySchemes"),
+                        "declare the scheme, or name one that is declared",
+                    )
+                })?;
             let configured = cfg
                 .security
                 .iter()
@@ -654,6 +657,20 @@ fn security(
                         "configure one (`security` in the generator's configuration, set in build.rs): the type that authenticates the caller",
                     )
                 })?;
+            // The configured extractor reads `Authorization: Bearer`; a scheme that says
+            // otherwise would document a credential the server does not take.
+            let bearer = declared.get("type").and_then(Value::as_str) == Some("http")
+                && declared
+                    .get("scheme")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("bearer"));
+            if !bearer {
+                return Err(GenError::new(
+                    &ptr("/components/securitySchemes", scheme),
+                    "the extractors this generator is configured with read an HTTP bearer token, and this scheme is not one",
+                    "\"type\": \"http\", \"scheme\": \"bearer\"",
+                ));
+            }
             Ok(Some((
                 scheme.clone(),
                 crate::path_tokens(&configured.extractor, "security extractor")?,

@@ -43,9 +43,10 @@ pub struct Config {
     pub hand_written: Vec<HandWritten>,
 }
 
-/// The extractor that authenticates callers under a security scheme of the document. It is a
-/// dropshot `SharedExtractor` whose refusal is a 401 `HttpError` carrying the response headers
-/// the 401 declares (`WWW-Authenticate`).
+/// The extractor that authenticates callers under a security scheme of the document: an HTTP
+/// bearer scheme (the generator refuses any other kind), read by a dropshot `SharedExtractor`
+/// whose refusal is a 401 `HttpError` carrying the response headers the 401 declares
+/// (`WWW-Authenticate`).
 #[derive(Clone, Debug)]
 pub struct Security {
     /// The scheme's name under `components/securitySchemes`, e.g. `bearerAuth`.

@@ -489,11 +489,31 @@ fn response_headers(
             }
             entries.push((name.clone(), None));
         } else {
-            if name.eq_ignore_ascii_case(REQUEST_ID) || !crate::names::is_plain(name) {
+            let token = !name.is_empty()
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if name.eq_ignore_ascii_case(REQUEST_ID) || !token {
                 return Err(GenError::new(
                     &at,
-                    format!("header `{name}` cannot become a Rust field"),
-                    format!("letters, digits and `-`; the request ID as `{REQUEST_ID}`"),
+                    format!("header `{name}` cannot be sent as written, or become a Rust field"),
+                    format!(
+                        "a name of letters, digits and `-`, starting with a letter; the request ID as `{REQUEST_ID}`"
+                    ),
+                ));
+            }
+            if [
+                "content-type",
+                "content-length",
+                "transfer-encoding",
+                "connection",
+            ]
+            .iter()
+            .any(|reserved| name.eq_ignore_ascii_case(reserved))
+            {
+                return Err(GenError::new(
+                    &at,
+                    format!("`{name}` is set by the server itself, not by a handler"),
+                    "leave it out (an error response's media type is its content's key)",
                 ));
             }
             own.insert(name.clone(), header.clone());
@@ -589,6 +609,25 @@ fn header_set(
                 })?)
             }
         };
+        // A header is sent as the field's `to_string()`: only plain strings and integers read
+        // back as they were written.
+        let plain = matches!(
+            (
+                schema.get("type").and_then(Value::as_str),
+                schema.get("format").and_then(Value::as_str),
+            ),
+            (Some("string"), None) | (Some("integer"), Some("int32" | "int64"))
+        );
+        let bounded = ["minLength", "maxLength", "pattern"]
+            .iter()
+            .any(|k| schema.get(*k).is_some());
+        if !plain || bounded {
+            return Err(GenError::new(
+                &at,
+                "a response header's schema is a plain string or an int32/int64 integer (with an optional `minimum`)",
+                "{\"type\": \"string\"} or {\"type\": \"integer\", \"format\": \"int64\", \"minimum\": 1}",
+            ));
+        }
         let ft = crate::types::field_type(&schema, &at, cfg)?;
         if ft.nullable || ft.description.is_some() {
             return Err(GenError::new(
@@ -605,11 +644,22 @@ fn header_set(
         let lower = header.to_ascii_lowercase();
         fields.push(quote! {
             #[doc = #description]
+            #[schemars(description = #description)]
             #attrs
             #range
             #[serde(rename = #header)]
             pub #field: #ty,
         });
+        if let Some(m) = minimum {
+            // The contract's bound, held when the header is written: a smaller value is a bug.
+            inserts.push(quote! {
+                if self.#field < #m {
+                    return ::std::result::Result::Err(::dropshot::HttpError::for_internal_error(
+                        format!("header {} is {}, below its minimum {}", #header, self.#field, #m),
+                    ));
+                }
+            });
+        }
         inserts.push(quote! {
             map.insert(
                 ::http::header::HeaderName::from_static(#lower),
@@ -693,6 +743,22 @@ pub fn support(shared: &Shared, cfg: &Config) -> Result<TokenStream, GenError> {
             #[doc = #request_id_doc]
             #[serde(rename = "x-request-id")]
             pub x_request_id: ::std::string::String,
+        }
+
+        /// What the generated endpoints need of the error body: built from a refusal made before
+        /// the operation ran, and tied to the response it is sent in.
+        pub trait ProblemBody: ::std::convert::From<Rejection> {
+            /// States `status` (the response's own) and ties the body to the request.
+            fn answer(&mut self, status: ::http::StatusCode, request_id: &str, path: &str);
+        }
+
+        /// Ties an error response's body to the request and to the status it is sent with, so
+        /// that no handler can forget to, or send a body that states another status.
+        pub fn answer<R: OperationResponse>(response: &mut R, request_id: &str, path: &str) {
+            let status = response.status();
+            if let ::std::option::Option::Some(body) = response.error_body_mut() {
+                ProblemBody::answer(body, status, request_id, path);
+            }
         }
 
         /// What every operation's response type can do beyond dropshot's `HttpResponse`.

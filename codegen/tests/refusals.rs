@@ -619,6 +619,86 @@ fn cases() -> Vec<Case> {
             "neither nullable nor described",
         ),
         (
+            "a header name with a space",
+            e,
+            Box::new(|v| {
+                let retry = at(v, &format!("{CREATE}/responses/429/headers"))
+                    .as_object_mut()
+                    .unwrap()
+                    .shift_remove("Retry-After")
+                    .unwrap();
+                set(
+                    v,
+                    &format!("{CREATE}/responses/429/headers"),
+                    "Retry After",
+                    retry,
+                );
+            }),
+            "/paths/~1items/post/responses/429/headers/Retry After",
+            "cannot be sent as written",
+        ),
+        (
+            "a header the server sets itself",
+            e,
+            Box::new(|v| {
+                let www = at(
+                    v,
+                    &format!("{DELETE}/responses/401/headers/WWW-Authenticate"),
+                )
+                .clone();
+                set(
+                    v,
+                    &format!("{DELETE}/responses/401/headers"),
+                    "Content-Type",
+                    www,
+                );
+            }),
+            "/paths/~1items~1{itemId}/delete/responses/401/headers/Content-Type",
+            "set by the server itself",
+        ),
+        (
+            "a date-time header",
+            e,
+            Box::new(|v| {
+                set(
+                    v,
+                    &format!("{DELETE}/responses/401/headers/WWW-Authenticate"),
+                    "schema",
+                    json!({"type": "string", "format": "date-time"}),
+                )
+            }),
+            "/paths/~1items~1{itemId}/delete/responses/401/headers/WWW-Authenticate/schema",
+            "plain string or an int32/int64 integer",
+        ),
+        (
+            "a length bound on a header",
+            e,
+            Box::new(|v| {
+                set(
+                    v,
+                    &format!("{DELETE}/responses/401/headers/WWW-Authenticate/schema"),
+                    "maxLength",
+                    json!(100),
+                )
+            }),
+            "/paths/~1items~1{itemId}/delete/responses/401/headers/WWW-Authenticate/schema",
+            "plain string or an int32/int64 integer",
+        ),
+        (
+            "a security scheme the extractor does not read",
+            e,
+            Box::new(|v| {
+                set(
+                    v,
+                    "/components/securitySchemes",
+                    "itemAuth",
+                    json!({"type": "apiKey", "in": "query", "name": "key"}),
+                )
+            }),
+            "/components/securitySchemes/itemAuth",
+            "not one",
+        ),
+        (
             "a success response with headers of its own",
             e,
             Box::new(|v| {

@@ -88,28 +88,13 @@ fn unauthorized(error: &AuthError) -> HttpError {
         .unwrap_or_else(|e| HttpError::for_internal_error(e.to_string()))
 }
 
-/// A response tied to the request it answers: its problem, if any, gets `instance` and
-/// `requestId`.
-fn tie<R: OperationResponse>(rqctx: &Ctx, mut response: R) -> R {
-    let status = response.status();
-    if let Some(problem) = response.error_body_mut() {
-        debug_assert_eq!(
-            problem.status,
-            i32::from(status.as_u16()),
-            "a problem states the status of the response it is"
-        );
-        problem.tie(rqctx);
-    }
-    response
-}
-
-/// A refused operation as its declared response, tied to the request. An unexpected failure
-/// answers an opaque 500; its whole cause chain goes to the log.
-fn refuse<E: OperationError + Into<R>, R: OperationResponse>(rqctx: &Ctx, e: E) -> R {
+/// A refused operation as its declared response (which the generated endpoint ties to the
+/// request). An unexpected failure answers an opaque 500; its whole cause chain goes to the log.
+fn refuse<E: OperationError + Into<R>, R>(rqctx: &Ctx, e: E) -> R {
     if let Some(unexpected) = e.unexpected() {
         error!(rqctx.log, "unexpected failure"; "error" => unexpected.chain());
     }
-    tie(rqctx, e.into())
+    e.into()
 }
 
 /// The request's Idempotency-Key, within the contract's `length` bounds, with the fingerprint of
@@ -206,7 +191,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
             &[&body.email, mapping::role(role).as_str()],
         ) {
             Ok(idem) => idem,
-            Err(e) => return tie(&rqctx, R::BadRequest(invalid_key(e))),
+            Err(e) => return R::BadRequest(invalid_key(e)),
         };
         let app = &rqctx.context().app;
         match app.create(caller.0, body.email, role, idem, Wire).await {
@@ -244,7 +229,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
             &[&raw_id],
         ) {
             Ok(idem) => idem,
-            Err(e) => return tie(&rqctx, R::BadRequest(invalid_key(e))),
+            Err(e) => return R::BadRequest(invalid_key(e)),
         };
         let id = InvitationId::parse(&raw_id);
         match rqctx.context().app.resend(caller.0, id, idem, Wire).await {

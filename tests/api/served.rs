@@ -132,7 +132,8 @@ async fn raw_problem(response: reqwest::Response) -> (u16, serde_json::Value) {
 async fn malformed_bodies_get_a_validation_problem() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let b = app.business("acme").await;
-    // The caller is authenticated first: the body of a request without a token is never read.
+    // The caller is judged first: a request without a valid token gets the 401, whatever its
+    // body (dropshot still reads and parses the body, but the 401 is the answer).
     let bearer = format!("Bearer {}", token(&b.id, &b.owner, "Owner"));
     let url = app.url("/businesses/me/invitations");
     let cases: Vec<(&str, String)> = vec![

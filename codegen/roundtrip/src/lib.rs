@@ -58,11 +58,14 @@ impl schemars::JsonSchema for Int64String {
 
 /// Makes a generated problem schema usable as the body of declared error responses.
 macro_rules! error_type {
-    ($ty:path, $rejection:path) => {
+    ($ty:path, $rejection:path, $body:path) => {
         impl From<$rejection> for $ty {
             fn from(_: $rejection) -> Self {
                 unreachable!("the round trip serves no requests")
             }
+        }
+        impl $body for $ty {
+            fn answer(&mut self, _: ::http::StatusCode, _: &str, _: &str) {}
         }
         impl ::std::fmt::Display for $ty {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {

@@ -31,10 +31,12 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 )]
 pub struct RetryAfterXRateLimitHeaders {
     ///Seconds to wait.
+    #[schemars(description = "Seconds to wait.")]
     #[schemars(range(min = 1i64))]
     #[serde(rename = "Retry-After")]
     pub retry_after: i64,
     ///The limit.
+    #[schemars(description = "The limit.")]
     #[serde(rename = "X-Rate-Limit")]
     pub x_rate_limit: i32,
 }
@@ -43,6 +45,16 @@ impl RetryAfterXRateLimitHeaders {
         &self,
     ) -> ::std::result::Result<::http::HeaderMap, ::dropshot::HttpError> {
         let mut map = ::http::HeaderMap::new();
+        if self.retry_after < 1i64 {
+            return ::std::result::Result::Err(
+                ::dropshot::HttpError::for_internal_error(
+                    format!(
+                        "header {} is {}, below its minimum {}", "Retry-After", self
+                        .retry_after, 1i64
+                    ),
+                ),
+            );
+        }
         map.insert(
             ::http::header::HeaderName::from_static("retry-after"),
             ::http::HeaderValue::from_str(&self.retry_after.to_string())
@@ -78,6 +90,7 @@ impl RetryAfterXRateLimitHeaders {
 )]
 pub struct WwwAuthenticateHeader {
     ///The challenge.
+    #[schemars(description = "The challenge.")]
     #[serde(rename = "WWW-Authenticate")]
     pub www_authenticate: ::std::string::String,
 }
@@ -116,6 +129,20 @@ pub struct RequestIdHeader {
     ///The request's ID.
     #[serde(rename = "x-request-id")]
     pub x_request_id: ::std::string::String,
+}
+/// What the generated endpoints need of the error body: built from a refusal made before
+/// the operation ran, and tied to the response it is sent in.
+pub trait ProblemBody: ::std::convert::From<Rejection> {
+    /// States `status` (the response's own) and ties the body to the request.
+    fn answer(&mut self, status: ::http::StatusCode, request_id: &str, path: &str);
+}
+/// Ties an error response's body to the request and to the status it is sent with, so
+/// that no handler can forget to, or send a body that states another status.
+pub fn answer<R: OperationResponse>(response: &mut R, request_id: &str, path: &str) {
+    let status = response.status();
+    if let ::std::option::Option::Some(body) = response.error_body_mut() {
+        ProblemBody::answer(body, status, request_id, path);
+    }
 }
 /// What every operation's response type can do beyond dropshot's `HttpResponse`.
 pub trait OperationResponse: Sized {
@@ -980,9 +1007,13 @@ pub trait RoundTripApi {
                 return ::std::result::Result::Ok(reject(&rqctx.log, r));
             }
         };
-        ::std::result::Result::Ok(Self::list_items(rqctx, query, header).await)
+        let request_id = rqctx.request_id.clone();
+        let uri = rqctx.request.uri().clone();
+        let mut response = Self::list_items(rqctx, query, header).await;
+        answer(&mut response, &request_id, uri.path());
+        ::std::result::Result::Ok(response)
     }
-    ///Implements `listItems`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    ///Implements `listItems`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
     fn list_items(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         query: ListItemsQuery,
@@ -1003,9 +1034,13 @@ pub trait RoundTripApi {
                 return ::std::result::Result::Ok(reject(&rqctx.log, r));
             }
         };
-        ::std::result::Result::Ok(Self::create_item(rqctx, body).await)
+        let request_id = rqctx.request_id.clone();
+        let uri = rqctx.request.uri().clone();
+        let mut response = Self::create_item(rqctx, body).await;
+        answer(&mut response, &request_id, uri.path());
+        ::std::result::Result::Ok(response)
     }
-    ///Implements `createItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    ///Implements `createItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
     fn create_item(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         body: crate::wire::NewItem,
@@ -1026,9 +1061,13 @@ pub trait RoundTripApi {
                 return ::std::result::Result::Ok(reject(&rqctx.log, r));
             }
         };
-        ::std::result::Result::Ok(Self::get_item(rqctx, path).await)
+        let request_id = rqctx.request_id.clone();
+        let uri = rqctx.request.uri().clone();
+        let mut response = Self::get_item(rqctx, path).await;
+        answer(&mut response, &request_id, uri.path());
+        ::std::result::Result::Ok(response)
     }
-    ///Implements `getItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    ///Implements `getItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
     fn get_item(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: GetItemPath,
@@ -1055,9 +1094,13 @@ pub trait RoundTripApi {
                 return ::std::result::Result::Ok(reject(&rqctx.log, r));
             }
         };
-        ::std::result::Result::Ok(Self::replace_item(rqctx, path, body).await)
+        let request_id = rqctx.request_id.clone();
+        let uri = rqctx.request.uri().clone();
+        let mut response = Self::replace_item(rqctx, path, body).await;
+        answer(&mut response, &request_id, uri.path());
+        ::std::result::Result::Ok(response)
     }
-    ///Implements `replaceItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    ///Implements `replaceItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
     fn replace_item(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: ReplaceItemPath,
@@ -1085,9 +1128,13 @@ pub trait RoundTripApi {
                 return ::std::result::Result::Ok(reject(&rqctx.log, r));
             }
         };
-        ::std::result::Result::Ok(Self::delete_item(rqctx, caller, path).await)
+        let request_id = rqctx.request_id.clone();
+        let uri = rqctx.request.uri().clone();
+        let mut response = Self::delete_item(rqctx, caller, path).await;
+        answer(&mut response, &request_id, uri.path());
+        ::std::result::Result::Ok(response)
     }
-    ///Implements `deleteItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses.
+    ///Implements `deleteItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
     fn delete_item(
         rqctx: ::dropshot::RequestContext<Self::Context>,
         caller: crate::Authenticated,
