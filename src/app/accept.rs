@@ -8,6 +8,7 @@ use crate::contract::AcceptBusinessInvitationResponse;
 use crate::domain::{EmailAddress, Invitation, Status, StoredStatus, UserId};
 use crate::problem::{Problem, ProblemType};
 use crate::store::Member;
+use crate::tokens;
 
 /// Why an accept is refused. Each names its status; the message is the problem's detail.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +63,14 @@ impl App {
         first_name: Option<String>,
         last_name: Option<String>,
     ) -> Result<(Invitation, DateTime<Utc>), AcceptError> {
+        // A token not shaped like one is unknown without a transaction.
+        let Some(id) = tokens::invitation_id_of(&token) else {
+            return Err(AcceptError::NotFound);
+        };
         let app = self.clone();
         self.store
             .transaction(move |tx| {
-                let Some(found) = app.find_by_token(tx, &token)? else {
+                let Some(found) = app.find_by_token(tx, &id, &token)? else {
                     return Err(AcceptError::NotFound);
                 };
                 let Some(_business) = tx.lock_business(&found.invitation.business_id)? else {

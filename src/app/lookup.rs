@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Unexpected, now, operation_error};
 use crate::contract::GetBusinessInvitationByTokenResponse;
-use crate::domain::Invitation;
+use crate::domain::{Invitation, InvitationId};
 use crate::problem::{Problem, ProblemType};
 use crate::store::{InvitationRecord, StoreError, Tx};
 use crate::tokens;
@@ -34,28 +34,30 @@ impl From<LookupError> for GetBusinessInvitationByTokenResponse {
 }
 
 impl App {
-    /// The invitation whose acceptance token this is, if any; a token that is not shaped like
-    /// one is unknown without a query.
+    /// The invitation whose acceptance token this is (for `id`, the invitation the token names),
+    /// if any.
     pub(super) fn find_by_token(
         &self,
         tx: &mut dyn Tx,
+        id: &InvitationId,
         token: &str,
     ) -> Result<Option<InvitationRecord>, StoreError> {
-        let Some(id) = tokens::invitation_id_of(token) else {
-            return Ok(None);
-        };
         Ok(tx
-            .invitation_by_id(&id)?
+            .invitation_by_id(id)?
             .filter(|r| self.tokens.verify(token, &r.invitation.id, &r.token_nonce)))
     }
 
     /// The invitation this token accepts, and the time its status is computed at.
     pub async fn lookup(&self, token: String) -> Result<(Invitation, DateTime<Utc>), LookupError> {
+        // A token not shaped like one is unknown without a transaction.
+        let Some(id) = tokens::invitation_id_of(&token) else {
+            return Err(LookupError::NotFound);
+        };
         let app = self.clone();
         self.store
             .transaction(move |tx| {
                 let now = now();
-                match app.find_by_token(tx, &token)? {
+                match app.find_by_token(tx, &id, &token)? {
                     Some(r) => Ok((r.invitation, now)),
                     None => Err(LookupError::NotFound),
                 }
