@@ -1,8 +1,9 @@
 //! The implementation of the generated [`LeadpingInvitationsApi`] trait: one thin handler per
-//! operation that unpacks the request, authenticates it, calls one application function, and
-//! maps the outcome to the wire. No SQL, no business rules, no delivery decisions here: which
-//! refusal is which problem is decided beside each operation's error enum in `app`. Must never
-//! import the store or the mail transport.
+//! operation that receives its parsed inputs (and, where the operation requires a bearer token,
+//! the [`Caller`] that this module's extractor authenticates), calls one application function,
+//! and maps the outcome to one of the operation's declared responses. No SQL, no business
+//! rules, no delivery decisions here: which refusal is which response is decided beside each
+//! operation's error enum in `app`. Must never import the store or the mail transport.
 
 pub mod mapping;
 
