@@ -57,7 +57,7 @@ pub fn seat_available(business: &Business, policy: &Policy) -> bool {
 /// Moves the subscription item's quantity by `delta` for an invitation, with the period end the
 /// change is prorated to, and records it in the ledger.
 fn change_seats(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     business: &mut Business,
     invitation_id: &InvitationId,
     delta: i64,
@@ -84,7 +84,7 @@ fn change_seats(
 /// Takes a seat on the business's subscription item for an invitation, recording it in the
 /// ledger; `None` (and nothing written) when the seat limit forbids it.
 pub fn take_seat(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     business: &mut Business,
     invitation_id: &InvitationId,
     reason: &str,
@@ -105,7 +105,7 @@ pub fn take_seat(
 /// Gives an invitation's seat back, recording it in the ledger and on the invitation; nothing
 /// when it holds none.
 pub fn release_seat(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     business: &mut Business,
     inv: &mut Invitation,
     reason: &str,

@@ -52,7 +52,7 @@ impl Idempotency {
     /// Keeps `body` as the response to replay for this key.
     pub(super) fn save(
         &self,
-        tx: &mut dyn Tx,
+        tx: &mut Tx<'_>,
         business_id: &BusinessId,
         body: String,
         now: DateTime<Utc>,
@@ -70,7 +70,7 @@ impl Idempotency {
 /// when the key came with another request. Create and resend ask this first.
 pub(super) fn replayed<B, E>(
     idem: Option<&Idempotency>,
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     business_id: &BusinessId,
     now: DateTime<Utc>,
     reused: E,

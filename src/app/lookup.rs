@@ -38,7 +38,7 @@ impl App {
     /// if any.
     pub(super) fn find_by_token(
         &self,
-        tx: &mut dyn Tx,
+        tx: &mut Tx<'_>,
         id: &InvitationId,
         token: &str,
     ) -> Result<Option<InvitationRecord>, StoreError> {

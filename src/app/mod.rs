@@ -274,14 +274,14 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// The member the identity names, if it is one.
-fn caller(tx: &mut dyn Tx, identity: &Identity) -> Result<Option<Member>, StoreError> {
+fn caller(tx: &mut Tx<'_>, identity: &Identity) -> Result<Option<Member>, StoreError> {
     tx.member(&identity.business_id, &identity.user_id)
 }
 
 /// The caller's membership and, locked for the rest of the transaction, its business; `None`
 /// when the token's user is not a member.
 fn member_and_locked_business(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     identity: &Identity,
 ) -> Result<Option<(Member, Business)>, StoreError> {
     let Some(me) = caller(tx, identity)? else {
@@ -295,7 +295,7 @@ fn member_and_locked_business(
 /// The business's invitation with this client-given id; `None` stands for an id the server cannot
 /// have issued (it did not parse), unknown without a query.
 fn invitation_in(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     business_id: &BusinessId,
     id: Option<&InvitationId>,
 ) -> Result<Option<InvitationRecord>, StoreError> {
@@ -320,7 +320,7 @@ enum EmailRefusal {
 /// address, no outstanding invitation for it but `invitation_id` itself (one per address, each
 /// holding a seat), and the daily cap not reached.
 fn may_email<E: From<EmailRefusal> + From<StoreError>>(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     business_id: &BusinessId,
     email_normalized: &str,
     invitation_id: Option<&InvitationId>,
@@ -346,7 +346,7 @@ fn may_email<E: From<EmailRefusal> + From<StoreError>>(
 /// response as of the commit (the email queued), and keeps it for the request's Idempotency-Key,
 /// so that the record holds it even if the process dies next.
 fn queue_email<R: Render>(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     invitation: Invitation,
     kind: EmailKind,
     idem: Option<&Idempotency>,

@@ -343,7 +343,7 @@ impl TestApp {
     /// Runs `f` in a store transaction (to set up states the API cannot reach yet).
     pub async fn with_store<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut dyn leadping_invitations::store::Tx) -> Result<T, StoreError>
+        f: impl FnOnce(&mut leadping_invitations::store::Tx<'_>) -> Result<T, StoreError>
         + Send
         + 'static,
     ) -> T {

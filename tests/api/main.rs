@@ -7,6 +7,7 @@ mod drift;
 mod helpers;
 mod interleavings;
 mod lifecycle;
+mod schema;
 mod served;
 mod smtp;
 mod spec_rules;

@@ -1,3 +1,4 @@
+-- Written once for SQLite and PostgreSQL (the store renders `{id_pk}` for each: src/store/sql.rs).
 -- Times are milliseconds since the Unix epoch, UTC, in both databases.
 CREATE TABLE businesses (
     id TEXT PRIMARY KEY,
@@ -51,7 +52,7 @@ CREATE INDEX invitations_holding_seats ON invitations (expires_at)
 -- Every change of a business's seat quantity, so that the history explains every
 -- licenseQuantity ever returned.
 CREATE TABLE seat_ledger (
-    id BIGSERIAL PRIMARY KEY,
+    id {id_pk},
     business_id TEXT NOT NULL REFERENCES businesses(id),
     invitation_id TEXT,
     delta BIGINT NOT NULL,
@@ -64,7 +65,7 @@ CREATE TABLE seat_ledger (
 
 -- Invitation emails to send; written in the same transaction as the change that asks for them.
 CREATE TABLE outbox (
-    id BIGSERIAL PRIMARY KEY,
+    id {id_pk},
     business_id TEXT NOT NULL REFERENCES businesses(id),
     invitation_id TEXT NOT NULL REFERENCES invitations(id),
     kind TEXT NOT NULL,
