@@ -337,7 +337,7 @@ fn may_email<E: From<EmailRefusal> + From<StoreError>>(
     {
         return Err(EmailRefusal::DuplicateInvitation.into());
     }
-    let sent_today = tx.count_emails_since(business_id, rules::start_of_utc_day(now))?;
+    let sent_today = tx.emails_on(business_id, rules::start_of_utc_day(now))?;
     rules::check_daily_cap(sent_today, now, policy)
         .map_err(|retry_after_secs| EmailRefusal::DailyCap { retry_after_secs }.into())
 }

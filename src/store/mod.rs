@@ -177,6 +177,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_delivery.sql")),
     (3, include_str!("../../migrations/0003_included_seats.sql")),
     (4, include_str!("../../migrations/0004_superseded.sql")),
+    (5, include_str!("../../migrations/0005_email_counts.sql")),
 ];
 
 static MIGRATION_APPLIED: Sql =

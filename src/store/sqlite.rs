@@ -128,3 +128,52 @@ impl Conn for SqliteConn<'_> {
         Ok(self.0.execute_batch(script)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::BusinessId;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn the_daily_email_counts_start_from_the_outbox_of_a_database_made_before_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        // Outbox rows without their businesses and invitations: this is about the counts.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        // The schema as it stood before migration 5, with a day and a half of emails.
+        conn.execute_batch("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .unwrap();
+        for (version, script) in &super::super::MIGRATIONS[..4] {
+            conn.execute_batch(&Dialect::Sqlite.render(script)).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
+                .unwrap();
+        }
+        let day = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        let hour = 3_600_000;
+        for (business, at) in [
+            ("biz_a", day - hour),
+            ("biz_a", day),
+            ("biz_a", day + 23 * hour),
+            ("biz_b", day + hour),
+        ] {
+            conn.execute(
+                "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) VALUES (?1, 'inv_x', 'Invitation', ?2, ?2)",
+                rusqlite::params![business, at],
+            )
+            .unwrap();
+        }
+        super::super::migrate(&mut SqliteConn(&conn)).unwrap();
+        let mut conn = SqliteConn(&conn);
+        let mut tx = Tx::new(&mut conn);
+        let a = BusinessId::from_stored("biz_a".into());
+        let b = BusinessId::from_stored("biz_b".into());
+        let on = |ms| Utc.timestamp_millis_opt(ms).unwrap();
+        assert_eq!(tx.emails_on(&a, on(day)).unwrap(), 2);
+        assert_eq!(tx.emails_on(&a, on(day - 24 * hour)).unwrap(), 1);
+        assert_eq!(tx.emails_on(&b, on(day)).unwrap(), 1);
+        assert_eq!(tx.emails_on(&b, on(day + 24 * hour)).unwrap(), 0);
+    }
+}

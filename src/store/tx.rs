@@ -8,6 +8,7 @@ use super::sql::{Conn, Row, Sql, Value, params};
 use super::{Business, InvitationRecord, LedgerEntry, Member, OutboxRow, OutboxState};
 use super::{StoreError, StoredResponse};
 use crate::domain::delivery::EmailKind;
+use crate::domain::rules::start_of_utc_day;
 use crate::domain::{BusinessId, Invitation, InvitationId, License, OutboxId, UserId};
 
 /// One transaction; every method runs inside it. Made by [`super::Store::transaction`], which
@@ -127,8 +128,13 @@ static OUTBOX_STATE: Sql = Sql::new(
      superseded_at IS NOT NULL, last_error FROM outbox WHERE id = $1",
 );
 static LATEST_OUTBOX_ID: Sql = Sql::new("SELECT MAX(id) FROM outbox WHERE invitation_id = $1");
-static COUNT_EMAILS_SINCE: Sql =
-    Sql::new("SELECT COUNT(*) FROM outbox WHERE business_id = $1 AND created_at >= $2");
+/// Counts the email [`INSERT_OUTBOX`] queues, in the same transaction.
+static COUNT_EMAIL: Sql = Sql::new(
+    "INSERT INTO email_counts (business_id, day, emails) VALUES ($1, $2, 1) \
+     ON CONFLICT (business_id, day) DO UPDATE SET emails = email_counts.emails + 1",
+);
+static EMAILS_ON: Sql =
+    Sql::new("SELECT emails FROM email_counts WHERE business_id = $1 AND day = $2");
 static COUNT_OUTBOX_FOR: Sql = Sql::new("SELECT COUNT(*) FROM outbox WHERE invitation_id = $1");
 
 static INSERT_LEDGER: Sql = Sql::new(
@@ -420,7 +426,8 @@ impl<'c> Tx<'c> {
         self.invitations(&EXPIRED_HOLDING_SEATS, params![now, limit])
     }
 
-    /// Queues an email; returns the outbox row's id.
+    /// Queues an email and counts it in its business's emails of the (UTC) day; returns the
+    /// outbox row's id.
     pub fn insert_outbox(
         &mut self,
         business_id: &BusinessId,
@@ -432,6 +439,8 @@ impl<'c> Tx<'c> {
             &INSERT_OUTBOX,
             params![business_id, invitation_id, kind.as_str(), now],
         )?;
+        self.conn
+            .execute(&COUNT_EMAIL, params![business_id, start_of_utc_day(now)])?;
         one(rows)?.get(0)
     }
 
@@ -547,15 +556,18 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub fn count_emails_since(
+    /// Emails the business queued on the UTC day that starts at `day` (every one counts, sent,
+    /// failed or superseded).
+    pub fn emails_on(
         &mut self,
         business_id: &BusinessId,
-        since: DateTime<Utc>,
+        day: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
-        count(
-            self.conn
-                .query(&COUNT_EMAILS_SINCE, params![business_id, since])?,
-        )
+        let rows = self.conn.query(&EMAILS_ON, params![business_id, day])?;
+        match rows.first() {
+            Some(row) => Ok(u32::try_from(row.get::<i64>(0)?).unwrap_or(u32::MAX)),
+            None => Ok(0),
+        }
     }
 
     pub fn count_outbox_for(&mut self, invitation_id: &InvitationId) -> Result<u32, StoreError> {
