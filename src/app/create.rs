@@ -114,10 +114,13 @@ impl App {
         idem: Option<Idempotency>,
         render: R,
     ) -> Result<R::Body, CreateError> {
+        let watch = self.watch();
         let queued = self
             .create_at(identity, email, role, idem, render.clone(), None)
             .await?;
-        Ok(self.settle(queued, EmailKind::Invite, render).await?)
+        Ok(self
+            .settle(watch, queued, EmailKind::Invite, render)
+            .await?)
     }
 
     /// The create's transaction, as [`Seed`] says when given (now and a fresh id otherwise).

@@ -12,7 +12,7 @@ use lettre::message::Mailbox;
 
 use super::{App, now};
 use crate::domain::OutboxId;
-use crate::domain::delivery::{self, EmailKind, RetryPolicy, RowChange, SendOutcome};
+use crate::domain::delivery::{self, EmailKind, EmailState, RetryPolicy, RowChange, SendOutcome};
 use crate::mail::{Invite, Mailer, accept_link, compose};
 use crate::store::{InvitationRecord, OutboxRow, StoreError};
 
@@ -95,26 +95,33 @@ impl DeliveryLoop {
         let limit = self.settings.concurrency.max(1) as i64;
         let lease =
             chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(1));
-        let rows = self
+        // The claim and what each email is made of, read in one transaction.
+        let claimed = self
             .app
             .store
             .transaction(move |tx| {
                 let now = now();
-                tx.claim_outbox(now, now + lease, limit)
+                let rows = tx.claim_outbox(now, now + lease, limit)?;
+                rows.into_iter()
+                    .map(|row| {
+                        let record = tx.invitation(&row.business_id, &row.invitation_id)?;
+                        Ok((row, record))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
             })
             .await?;
-        let n = rows.len();
+        let n = claimed.len();
         let mut sends = tokio::task::JoinSet::new();
-        for row in rows {
+        for (row, record) in claimed {
             let this = self.clone();
-            sends.spawn(async move { this.deliver(row).await });
+            sends.spawn(async move { this.deliver(row, record).await });
         }
         // Every send runs to its end even when another fails: dropping the set would abort sends
         // the relay may already have accepted, leaving them to be sent again after the lease.
         let mut first_error = None;
         while let Some(result) = sends.join_next().await {
             match result {
-                Ok(Ok(id)) => self.app.settled(id),
+                Ok(Ok((id, state))) => self.app.settled(id, state),
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
@@ -167,21 +174,21 @@ impl DeliveryLoop {
             })
     }
 
-    /// Sends one claimed row and records the outcome; returns the row's id.
-    async fn deliver(&self, row: OutboxRow) -> Result<OutboxId, StoreError> {
-        let (bid, iid) = (row.business_id.clone(), row.invitation_id.clone());
-        let record = self
-            .app
-            .store
-            .transaction(move |tx| tx.invitation(&bid, &iid))
-            .await?;
+    /// Sends one claimed row (its invitation as read with the claim) and records the outcome;
+    /// returns the row's id and its state as recorded.
+    async fn deliver(
+        &self,
+        row: OutboxRow,
+        record: Option<InvitationRecord>,
+    ) -> Result<(OutboxId, Option<EmailState>), StoreError> {
         let outcome = self.send(&row, record.as_ref()).await;
         let retry = RetryPolicy {
             max_attempts: self.settings.max_attempts,
             base: self.settings.retry_base,
         };
         let id = row.id;
-        self.app
+        let state = self
+            .app
             .store
             .transaction(move |tx| {
                 // The business lock every other writer of its invitations takes: without it a
@@ -220,9 +227,10 @@ impl DeliveryLoop {
                         }
                     }
                 }
-                Ok::<_, StoreError>(())
+                // What the waiting requests are told, as this transaction commits it.
+                tx.outbox_state(row.id)
             })
             .await?;
-        Ok(id)
+        Ok((id, state))
     }
 }

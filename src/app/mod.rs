@@ -62,8 +62,21 @@ pub struct App {
 #[derive(Debug)]
 struct OutboxSignals {
     queued: Notify,
-    settled: broadcast::Sender<OutboxId>,
+    settled: broadcast::Sender<Settled>,
 }
+
+/// News that an outbox row has something to report, with its state as committed when the news
+/// carries it (the delivery loop's outcomes); `None` sends the waiter to read the row.
+#[derive(Clone, Debug)]
+struct Settled {
+    id: OutboxId,
+    state: Option<EmailState>,
+}
+
+/// A subscription to the outbox's news, taken before the transaction that queues an email, so
+/// that no outcome of that email can come before it.
+#[derive(Debug)]
+pub struct Watch(broadcast::Receiver<Settled>);
 
 /// A failure that no business rule explains (the database down, a bug): answered as an opaque
 /// 500, with its whole cause chain written to the log.
@@ -173,10 +186,19 @@ impl App {
         self.signals.queued.notify_one();
     }
 
-    /// Tells the requests waiting on `outbox_id` that it has something to report.
-    fn settled(&self, outbox_id: OutboxId) {
+    /// Tells the requests waiting on `outbox_id` that it has something to report: `state`, as
+    /// committed, or (`None`) what a read of the row will say.
+    fn settled(&self, outbox_id: OutboxId, state: Option<EmailState>) {
         // No receiver is no waiter: nothing to tell.
-        let _ = self.signals.settled.send(outbox_id);
+        let _ = self.signals.settled.send(Settled {
+            id: outbox_id,
+            state,
+        });
+    }
+
+    /// Subscribes to the outbox's news; for [`App::settle`], taken before the transaction.
+    pub fn watch(&self) -> Watch {
+        Watch(self.signals.settled.subscribe())
     }
 
     /// The state of one outbox row, in a transaction of its own.
@@ -187,27 +209,36 @@ impl App {
     }
 
     /// Waits until `outbox_id` has something to report (an attempt's outcome, or a resend that
-    /// superseded it) or [`App::delivery_wait`] passes; returns the row's state then.
+    /// superseded it) or [`App::delivery_wait`] passes; returns the row's state then. `watch`
+    /// was taken before the row was queued, so every outcome of the row reaches it; the row is
+    /// read only when the news does not carry its state, when news was missed, and when the
+    /// wait runs out (another replica's worker may have sent it).
     pub async fn wait_for_first_attempt(
         &self,
+        watch: Watch,
         outbox_id: OutboxId,
     ) -> Result<Option<EmailState>, StoreError> {
-        let mut settled = self.signals.settled.subscribe();
+        let Watch(mut settled) = watch;
         self.queued();
-        let current = self.email_state(outbox_id).await?;
-        let attempted = |s: &Option<EmailState>| s.as_ref().is_some_and(EmailState::attempted);
-        if attempted(&current) || self.delivery_wait.is_zero() {
-            return Ok(current);
+        if self.delivery_wait.is_zero() {
+            return self.email_state(outbox_id).await;
         }
+        let attempted = |s: &Option<EmailState>| s.as_ref().is_some_and(EmailState::attempted);
         let deadline = tokio::time::Instant::now() + self.delivery_wait;
         loop {
             tokio::select! {
                 received = settled.recv() => match received {
-                    Ok(id) if id == outbox_id => break,
+                    Ok(Settled { id, state: Some(state) }) if id == outbox_id => {
+                        return Ok(Some(state));
+                    }
+                    Ok(Settled { id, state: None }) if id == outbox_id => break,
                     Ok(_) => continue,
                     // Missed messages: look at the row itself.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if attempted(&self.email_state(outbox_id).await?) { break }
+                        let current = self.email_state(outbox_id).await?;
+                        if attempted(&current) {
+                            return Ok(current);
+                        }
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
@@ -223,6 +254,7 @@ impl App {
     /// one for the request's Idempotency-Key, so that a replay says the same.
     pub async fn settle<R: Render>(
         &self,
+        watch: Watch,
         queued: Queued<R::Body>,
         kind: EmailKind,
         render: R,
@@ -235,7 +267,7 @@ impl App {
                 idempotency_key,
             } => (invitation, outbox_id, idempotency_key),
         };
-        let email = self.wait_for_first_attempt(outbox_id).await?;
+        let email = self.wait_for_first_attempt(watch, outbox_id).await?;
         let (bid, iid) = (invitation.business_id.clone(), invitation.id.clone());
         let renderer = render.clone();
         let answer = self

@@ -133,6 +133,7 @@ impl App {
     ) -> Result<R::Body, ResendError> {
         let policy = self.policy.clone();
         let renderer = render.clone();
+        let watch = self.watch();
         let (queued, superseded) = self
             .store
             .transaction(move |tx| {
@@ -194,9 +195,11 @@ impl App {
             .await?;
         // Requests still waiting on a superseded email answer now, with what became of it.
         for id in superseded {
-            self.settled(id);
+            self.settled(id, None);
         }
         self.queued();
-        Ok(self.settle(queued, EmailKind::Resend, render).await?)
+        Ok(self
+            .settle(watch, queued, EmailKind::Resend, render)
+            .await?)
     }
 }

@@ -252,6 +252,8 @@ impl TestApp {
             business_id: business_id(&b.id),
             token_role: None,
         };
+        // Subscribed before the create, as the create handler is, so that no outcome is missed.
+        let watch = self.app.watch();
         let (id, outbox_id) = match self
             .app
             .create_at(
@@ -280,7 +282,10 @@ impl TestApp {
         // hold the row, so draining alone can return before the delivery is recorded: wait for it
         // the way the create handler does.
         self.drain_outbox().await;
-        self.app.wait_for_first_attempt(outbox_id).await.unwrap();
+        self.app
+            .wait_for_first_attempt(watch, outbox_id)
+            .await
+            .unwrap();
         id.to_string()
     }
 
