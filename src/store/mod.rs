@@ -1,9 +1,9 @@
 //! Persistence behind one interface: SQLite (embedded, the default) and PostgreSQL (shared by
 //! several replicas).
 //!
-//! Design: the application's operations are written once, as synchronous functions over the
-//! [`Tx`] trait, and each runs as one blocking call inside one database transaction
-//! ([`Store::transaction`]). Every operation that changes a business's state first takes that
+//! Design: the application's operations are written once, as synchronous functions over
+//! [`Tx`], and each runs as one blocking call inside one database transaction (on SQLite, a
+//! savepoint of a group committed together: [`sqlite`]) ([`Store::transaction`]). Every operation that changes a business's state first takes that
 //! business's row lock ([`Tx::lock_business`]: `SELECT ... FOR UPDATE` on PostgreSQL; SQLite's
 //! `BEGIN IMMEDIATE` holds the single write lock already), so limits, seat counts and idempotency
 //! records of one business are decided by one transaction at a time, however many replicas run.
@@ -44,6 +44,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the blocking task failed: {0}")]
     Join(String),
+    #[error("the transaction did not commit: {0}")]
+    Commit(String),
     #[error("{0}")]
     Config(String),
 }
@@ -137,22 +139,26 @@ impl Store {
         }
     }
 
-    /// Runs `f` in one transaction on a blocking thread; commits when it returns `Ok`, rolls
-    /// back when it returns `Err`, whether that is a refusal of the operation or a failure of the
-    /// database (which `E` must be able to carry).
+    /// Runs `f` in one transaction (on SQLite, a savepoint of the writer's next group; on
+    /// PostgreSQL, a transaction of its own on a blocking thread); commits when it returns
+    /// `Ok`, rolls back when it returns `Err`, whether that is a refusal of the operation or a
+    /// failure of the database (which `E` must be able to carry). It answers only once its
+    /// change has committed.
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || match store {
-            Store::Sqlite(s) => s.transaction(f),
-            Store::Postgres(s) => s.transaction(f),
-        })
-        .await
-        .map_err(|e| E::from(StoreError::Join(e.to_string())))?
+        match self {
+            Store::Sqlite(s) => s.transaction(f).await,
+            Store::Postgres(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.transaction(f))
+                    .await
+                    .map_err(|e| E::from(StoreError::Join(e.to_string())))?
+            }
+        }
     }
 }
 

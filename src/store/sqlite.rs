@@ -1,8 +1,18 @@
-//! SQLite through rusqlite: one connection, one writer, each operation one blocking call inside
-//! one `BEGIN IMMEDIATE` transaction. WAL keeps readers of other processes (a backup, an
-//! inspection) off the writer's path. Statements are rusqlite's cached prepared statements.
+//! SQLite through rusqlite: one connection, owned by one writer thread, which runs every
+//! operation of the process and commits them in groups ([`writer`]). WAL keeps readers of other
+//! processes (a backup, an inspection) off the writer's path. Statements are rusqlite's cached
+//! prepared statements.
+//!
+//! Why a writer thread and group commit: SQLite has one writer at a time anyway, so operations
+//! queued behind a lock only added thread hand-offs (a blocking-pool thread per operation, all
+//! contending for the connection), and each commit appended the same hot pages (the business
+//! row, the outbox's indexes) to the WAL again. The writer takes the operations waiting for it,
+//! runs each in a savepoint of one `BEGIN IMMEDIATE` transaction (an operation that refuses or
+//! fails rolls back its savepoint only, so every operation is still all-or-nothing), commits
+//! once, and only then answers them: no operation is reported done before its commit is.
 
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
@@ -12,13 +22,17 @@ use super::{StoreError, Tx};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
 }
+
+/// Operations committed together at most; enough to absorb a burst, small enough that the
+/// first of them does not wait long for the last.
+const MAX_GROUP: usize = 64;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
     pub fn open(path: &str) -> Result<Self, StoreError> {
-        let conn = if path == ":memory:" {
+        let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
         } else {
             if let Some(dir) = std::path::Path::new(path)
@@ -37,42 +51,138 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Enough for every statement the store has, so none is ever re-prepared.
         conn.set_prepared_statement_cache_capacity(64);
-        let store = SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+        migrate(&mut conn)?;
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(conn, queue))
+            .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(SqliteStore { jobs })
+    }
+
+    /// Runs `f` in its own savepoint of the writer's next group; answers once that group has
+    /// committed (module docs).
+    pub(crate) async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Pending {
+            f: Some(f),
+            result: None,
+            reply,
         };
-        store.migrate()?;
-        Ok(store)
+        let stopped = || E::from(StoreError::Join("the SQLite writer has stopped".into()));
+        self.jobs.send(Box::new(job)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // Exclusive: another process opening the same file waits for the schema.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    super::migrate(&mut SqliteConn(&tx))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// One operation waiting for the writer, its result types erased.
+trait Job: Send {
+    /// Runs the operation; whether it succeeded (its savepoint is kept).
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Answers the caller once its group's commit is known: `Err` when the group did not
+    /// commit, so that nothing that was rolled back is reported done.
+    fn answer(self: Box<Self>, commit: Result<(), &StoreError>);
+}
+
+struct Pending<F, T, E> {
+    f: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Pending<F, T, E>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        let result = f(tx);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        // Exclusive: another process opening the same file waits for the schema.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
-        super::migrate(&mut SqliteConn(&tx))?;
-        tx.commit()?;
-        Ok(())
+    fn answer(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let answer = match (self.result, commit) {
+            // A refusal was rolled back whatever became of the group: it is the answer.
+            (Some(Err(refusal)), _) => Err(refusal),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(e)) => Err(E::from(StoreError::Commit(e.to_string()))),
+            // Never ran: the group failed before it, or it panicked.
+            (None, Err(e)) => Err(E::from(StoreError::Commit(e.to_string()))),
+            (None, Ok(())) => Err(E::from(StoreError::Join(
+                "the operation panicked and was rolled back".into(),
+            ))),
+        };
+        // A caller that went away (its request cancelled) needs no answer.
+        let _ = self.reply.send(answer);
     }
+}
 
-    pub(crate) fn transaction<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        // A poisoned lock only means another operation panicked mid-transaction; its transaction
-        // was rolled back when dropped, so the connection is fine to use.
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let result = f(&mut Tx::new(&mut SqliteConn(&tx)));
-        if result.is_ok() {
-            tx.commit().map_err(StoreError::from)?;
-        } else {
-            // The refusal or failure is what the caller needs to hear; a transaction that also
-            // fails to roll back is rolled back when dropped.
-            let _ = tx.rollback();
+/// The writer thread: groups, runs and commits every operation until the store is dropped.
+fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        let outcome = run_group(&conn, &queue, &mut group);
+        if outcome.is_err() {
+            // Whatever the group wrote is undone; a failed rollback leaves nothing either
+            // (the next BEGIN would fail and report it).
+            let _ = conn.execute_batch("ROLLBACK");
         }
-        result
+        for job in group {
+            job.answer(outcome.as_ref().map(|_| ()));
+        }
     }
+}
+
+/// Runs `group` and the operations that arrive while it runs (up to [`MAX_GROUP`]) in one
+/// transaction, each in a savepoint, and commits.
+fn run_group(
+    conn: &Connection,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    group: &mut Vec<Box<dyn Job>>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let mut next = 0;
+    loop {
+        if next == group.len() {
+            if group.len() >= MAX_GROUP {
+                break;
+            }
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        conn.prepare_cached("SAVEPOINT operation")?.execute([])?;
+        let job = &mut group[next];
+        let ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            job.run(&mut Tx::new(&mut SqliteConn(conn)))
+        }))
+        .unwrap_or(false);
+        if !ok {
+            conn.prepare_cached("ROLLBACK TO operation")?.execute([])?;
+        }
+        conn.prepare_cached("RELEASE operation")?.execute([])?;
+        next += 1;
+    }
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    Ok(())
 }
 
 /// A connection inside one of this store's transactions.
@@ -132,8 +242,89 @@ impl Conn for SqliteConn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::BusinessId;
+    use crate::domain::{BusinessId, SubscriptionStatus};
     use chrono::{TimeZone, Utc};
+
+    fn business(id: &str) -> super::super::Business {
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        super::super::Business {
+            id: BusinessId::from_stored(id.into()),
+            name: id.into(),
+            seat_quantity: 1,
+            included_seats: 1,
+            renewal_date: at,
+            billing_anchor: at,
+            billing_status: SubscriptionStatus::Active,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn operations_committed_together_stay_all_or_nothing_each() {
+        let store = SqliteStore::open(":memory:").unwrap();
+        // Hold the writer inside a first operation while twenty more queue up behind it, so
+        // that they run as one group.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .transaction(move |tx| {
+                        gate.recv().unwrap();
+                        tx.insert_business(&business("biz_first"), Utc::now())
+                    })
+                    .await
+            }
+        });
+        let mut others = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            others.push(tokio::spawn(async move {
+                store
+                    .transaction(move |tx| -> Result<(), StoreError> {
+                        tx.insert_business(&business(&format!("biz_{i}")), Utc::now())?;
+                        match i % 4 {
+                            // A refusal after a write: the write must not survive.
+                            1 => Err(StoreError::Config(format!("refused {i}"))),
+                            // A bug: the writer must survive it, and so must the others.
+                            3 => panic!("operation {i} panicked"),
+                            _ => Ok(()),
+                        }
+                    })
+                    .await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for (i, other) in others.into_iter().enumerate() {
+            let result = other.await.unwrap();
+            match i % 4 {
+                1 => assert!(
+                    matches!(result, Err(StoreError::Config(_))),
+                    "{i}: {result:?}"
+                ),
+                3 => assert!(
+                    matches!(result, Err(StoreError::Join(_))),
+                    "{i}: {result:?}"
+                ),
+                _ => assert!(result.is_ok(), "{i}: {result:?}"),
+            }
+        }
+        let stored = store
+            .transaction(|tx| {
+                (0..20)
+                    .map(|i| {
+                        let id = BusinessId::from_stored(format!("biz_{i}"));
+                        Ok((i, tx.lock_business(&id)?.is_some()))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+            .unwrap();
+        for (i, present) in stored {
+            assert_eq!(present, i % 4 == 0 || i % 4 == 2, "biz_{i}");
+        }
+    }
 
     #[test]
     fn the_daily_email_counts_start_from_the_outbox_of_a_database_made_before_them() {
