@@ -8,11 +8,13 @@
 //! other's rows. Delivery is at least once: a crash after the relay accepted a message but before
 //! the outcome was written sends it again, with the same Message-ID so that it can be recognised.
 
+use std::sync::Arc;
+
 use lettre::message::Mailbox;
 
-use super::{App, now};
+use super::{App, Recorded, now};
 use crate::domain::OutboxId;
-use crate::domain::delivery::{self, EmailKind, EmailState, RetryPolicy, RowChange, SendOutcome};
+use crate::domain::delivery::{self, EmailKind, RetryPolicy, RowChange, SendOutcome};
 use crate::mail::{Invite, Mailer, accept_link, compose};
 use crate::store::{InvitationRecord, OutboxRow, StoreError};
 
@@ -180,14 +182,14 @@ impl DeliveryLoop {
         &self,
         row: OutboxRow,
         record: Option<InvitationRecord>,
-    ) -> Result<(OutboxId, Option<EmailState>), StoreError> {
+    ) -> Result<(OutboxId, Option<Arc<Recorded>>), StoreError> {
         let outcome = self.send(&row, record.as_ref()).await;
         let retry = RetryPolicy {
             max_attempts: self.settings.max_attempts,
             base: self.settings.retry_base,
         };
         let id = row.id;
-        let state = self
+        let recorded = self
             .app
             .store
             .transaction(move |tx| {
@@ -198,15 +200,15 @@ impl DeliveryLoop {
                 let now = now();
                 let attempt = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
                 let change = delivery::row_change(outcome, attempt, retry, now, jitter());
-                let current = tx.invitation(&row.business_id, &row.invitation_id)?;
+                let mut current = tx.invitation(&row.business_id, &row.invitation_id)?;
                 match change {
                     RowChange::Delivered => {
                         tx.outbox_delivered(row.id, now)?;
-                        if let Some(mut r) = current
+                        if let Some(r) = current.as_mut()
                             && let Some(next) = delivery::after_delivered(&r.invitation, now)
                         {
                             r.invitation = next;
-                            tx.update_invitation(&r)?;
+                            tx.update_invitation(r)?;
                         }
                     }
                     RowChange::Retry { due_at, why } => {
@@ -218,19 +220,25 @@ impl DeliveryLoop {
                         let ended_now = tx.outbox_failed(row.id, now, &reason)?;
                         let newest = tx.latest_outbox_id(&row.invitation_id)? == Some(row.id);
                         if ended_now
-                            && let Some(mut r) = current
+                            && let Some(r) = current.as_mut()
                             && let Some(next) =
                                 delivery::after_failed(&r.invitation, newest, &reason, now)
                         {
                             r.invitation = next;
-                            tx.update_invitation(&r)?;
+                            tx.update_invitation(r)?;
                         }
                     }
                 }
                 // What the waiting requests are told, as this transaction commits it.
-                tx.outbox_state(row.id)
+                Ok::<_, StoreError>(tx.outbox_state(row.id)?.map(|state| {
+                    Arc::new(Recorded {
+                        state,
+                        invitation: current.map(|r| r.invitation),
+                        at: now,
+                    })
+                }))
             })
             .await?;
-        Ok((id, state))
+        Ok((id, recorded))
     }
 }

@@ -65,12 +65,22 @@ struct OutboxSignals {
     settled: broadcast::Sender<Settled>,
 }
 
-/// News that an outbox row has something to report, with its state as committed when the news
+/// News that an outbox row has something to report, with what was committed when the news
 /// carries it (the delivery loop's outcomes); `None` sends the waiter to read the row.
 #[derive(Clone, Debug)]
 struct Settled {
     id: OutboxId,
-    state: Option<EmailState>,
+    /// Shared: every waiter receives every piece of news.
+    recorded: Option<Arc<Recorded>>,
+}
+
+/// What the delivery loop committed for an outbox row: the row's state and its invitation, as
+/// of `at`, the commit's time.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub state: EmailState,
+    pub invitation: Option<Invitation>,
+    pub at: DateTime<Utc>,
 }
 
 /// A subscription to the outbox's news, taken before the transaction that queues an email, so
@@ -186,13 +196,13 @@ impl App {
         self.signals.queued.notify_one();
     }
 
-    /// Tells the requests waiting on `outbox_id` that it has something to report: `state`, as
+    /// Tells the requests waiting on `outbox_id` that it has something to report: what was
     /// committed, or (`None`) what a read of the row will say.
-    fn settled(&self, outbox_id: OutboxId, state: Option<EmailState>) {
+    fn settled(&self, outbox_id: OutboxId, recorded: Option<Arc<Recorded>>) {
         // No receiver is no waiter: nothing to tell.
         let _ = self.signals.settled.send(Settled {
             id: outbox_id,
-            state,
+            recorded,
         });
     }
 
@@ -218,26 +228,35 @@ impl App {
         watch: Watch,
         outbox_id: OutboxId,
     ) -> Result<Option<EmailState>, StoreError> {
+        Ok(match self.wait_for_news(watch, outbox_id).await? {
+            News::Recorded(recorded) => Some(recorded.state.clone()),
+            News::Read(state) => state,
+        })
+    }
+
+    /// [`App::wait_for_first_attempt`], with the delivery loop's news when that is what ended
+    /// the wait.
+    async fn wait_for_news(&self, watch: Watch, outbox_id: OutboxId) -> Result<News, StoreError> {
         let Watch(mut settled) = watch;
         self.queued();
         if self.delivery_wait.is_zero() {
-            return self.email_state(outbox_id).await;
+            return Ok(News::Read(self.email_state(outbox_id).await?));
         }
         let attempted = |s: &Option<EmailState>| s.as_ref().is_some_and(EmailState::attempted);
         let deadline = tokio::time::Instant::now() + self.delivery_wait;
         loop {
             tokio::select! {
                 received = settled.recv() => match received {
-                    Ok(Settled { id, state: Some(state) }) if id == outbox_id => {
-                        return Ok(Some(state));
+                    Ok(Settled { id, recorded: Some(recorded) }) if id == outbox_id => {
+                        return Ok(News::Recorded(recorded));
                     }
-                    Ok(Settled { id, state: None }) if id == outbox_id => break,
+                    Ok(Settled { id, recorded: None }) if id == outbox_id => break,
                     Ok(_) => continue,
                     // Missed messages: look at the row itself.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let current = self.email_state(outbox_id).await?;
                         if attempted(&current) {
-                            return Ok(current);
+                            return Ok(News::Read(current));
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -245,7 +264,7 @@ impl App {
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        self.email_state(outbox_id).await
+        Ok(News::Read(self.email_state(outbox_id).await?))
     }
 
     /// The answer to a create or resend: a replay as stored; a fresh change after waiting (up
@@ -267,7 +286,18 @@ impl App {
                 idempotency_key,
             } => (invitation, outbox_id, idempotency_key),
         };
-        let email = self.wait_for_first_attempt(watch, outbox_id).await?;
+        let email = match self.wait_for_news(watch, outbox_id).await? {
+            // Without a stored response to update, the invitation as the delivery loop
+            // committed it is the answer: true at that commit, which came after this request's.
+            News::Recorded(recorded) => match (&recorded.invitation, &key) {
+                (Some(current), None) => {
+                    let state = Some(&recorded.state);
+                    return Ok(answer(&render, kind, current, state, recorded.at));
+                }
+                _ => Some(recorded.state.clone()),
+            },
+            News::Read(state) => state,
+        };
         let (bid, iid) = (invitation.business_id.clone(), invitation.id.clone());
         let renderer = render.clone();
         let answer = self
@@ -277,10 +307,7 @@ impl App {
                 let Some(current) = tx.invitation(&bid, &iid)? else {
                     return Ok::<_, Unexpected>(None);
                 };
-                let reported =
-                    delivery::reported(current.invitation.status_at(now), email.as_ref());
-                let message = delivery::delivery_message(kind, &current.invitation.email, reported);
-                let body = render.render(&current.invitation, now, message);
+                let body = answer(&render, kind, &current.invitation, email.as_ref(), now);
                 if let Some(key) = key {
                     tx.update_idempotent_body(&bid, &key, &serde_json::to_string(&body)?)?;
                 }
@@ -294,6 +321,26 @@ impl App {
             renderer.render(&invitation, now(), message)
         }))
     }
+}
+
+/// What ended a delivery wait: the delivery loop's news, or a read of the row.
+enum News {
+    Recorded(Arc<Recorded>),
+    Read(Option<EmailState>),
+}
+
+/// The body of a create's or resend's answer: `invitation` as of `now`, telling what became of
+/// its email (`email`, as committed by then), and never more.
+fn answer<R: Render>(
+    render: &R,
+    kind: EmailKind,
+    invitation: &Invitation,
+    email: Option<&EmailState>,
+    now: DateTime<Utc>,
+) -> R::Body {
+    let reported = delivery::reported(invitation.status_at(now), email);
+    let message = delivery::delivery_message(kind, &invitation.email, reported);
+    render.render(invitation, now, message)
 }
 
 /// Now, at the millisecond precision the store keeps, so that a response says exactly what a
