@@ -10,3 +10,9 @@ CREATE TABLE email_counts (
 INSERT INTO email_counts (business_id, day, emails)
     SELECT business_id, created_at / 86400000 * 86400000, COUNT(*) FROM outbox
     GROUP BY business_id, created_at / 86400000 * 86400000;
+-- The count was this index's only reader.
+DROP INDEX outbox_by_business_day;
+-- An invitation's emails: the ones a resend supersedes, and its newest (a failure is reported
+-- on the invitation only when it is its newest email's). Without it both read every waiting
+-- row of every business, or the whole outbox.
+CREATE INDEX outbox_by_invitation ON outbox (invitation_id, id);
