@@ -275,32 +275,28 @@ mod tests {
 
     #[test]
     fn each_dialect_gets_its_placeholders_locks_and_keys() {
-        let text = "SELECT a FROM t WHERE id = $2 AND b = $1 {for_update}";
-        assert_eq!(
-            Dialect::Postgres.render(text),
-            "SELECT a FROM t WHERE id = $2 AND b = $1 FOR UPDATE"
-        );
-        assert_eq!(
-            Dialect::Sqlite.render(text),
-            "SELECT a FROM t WHERE id = ?2 AND b = ?1"
-        );
-        let claim = "SELECT id FROM outbox LIMIT $1 {skip_locked}";
-        assert_eq!(
-            Dialect::Postgres.render(claim),
-            "SELECT id FROM outbox LIMIT $1 FOR UPDATE SKIP LOCKED"
-        );
-        assert_eq!(
-            Dialect::Sqlite.render(claim),
-            "SELECT id FROM outbox LIMIT ?1"
-        );
-        assert_eq!(
-            Dialect::Sqlite.render("CREATE TABLE t (id {id_pk})"),
-            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)"
-        );
-        assert_eq!(
-            Dialect::Postgres.render("CREATE TABLE t (id {id_pk})"),
-            "CREATE TABLE t (id BIGSERIAL PRIMARY KEY)"
-        );
+        // (written once, PostgreSQL's rendering, SQLite's rendering)
+        let cases = [
+            (
+                "SELECT a FROM t WHERE id = $2 AND b = $1 {for_update}",
+                "SELECT a FROM t WHERE id = $2 AND b = $1 FOR UPDATE",
+                "SELECT a FROM t WHERE id = ?2 AND b = ?1",
+            ),
+            (
+                "SELECT id FROM outbox LIMIT $1 {skip_locked}",
+                "SELECT id FROM outbox LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id FROM outbox LIMIT ?1",
+            ),
+            (
+                "CREATE TABLE t (id {id_pk})",
+                "CREATE TABLE t (id BIGSERIAL PRIMARY KEY)",
+                "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)",
+            ),
+        ];
+        for (text, postgres, sqlite) in cases {
+            assert_eq!(Dialect::Postgres.render(text), postgres);
+            assert_eq!(Dialect::Sqlite.render(text), sqlite);
+        }
     }
 
     #[test]

@@ -154,24 +154,22 @@ fn both_databases_end_with_the_same_schema() {
     );
     assert!(!sqlite_indexes.is_empty());
 
-    let only =
-        |a: &BTreeSet<Column>, b: &BTreeSet<Column>| a.difference(b).cloned().collect::<Vec<_>>();
     assert_eq!(
-        (
-            only(&sqlite_columns, &pg_columns),
-            only(&pg_columns, &sqlite_columns)
-        ),
+        differences(&sqlite_columns, &pg_columns),
         (vec![], vec![]),
         "columns only SQLite has, and only PostgreSQL has"
     );
-    let only =
-        |a: &BTreeSet<Index>, b: &BTreeSet<Index>| a.difference(b).cloned().collect::<Vec<_>>();
     assert_eq!(
-        (
-            only(&sqlite_indexes, &pg_indexes),
-            only(&pg_indexes, &sqlite_indexes)
-        ),
+        differences(&sqlite_indexes, &pg_indexes),
         (vec![], vec![]),
         "indexes only SQLite has, and only PostgreSQL has"
     );
+}
+
+/// What only `a` has, and what only `b` has.
+fn differences<T: Ord + Clone>(a: &BTreeSet<T>, b: &BTreeSet<T>) -> (Vec<T>, Vec<T>) {
+    (
+        a.difference(b).cloned().collect(),
+        b.difference(a).cloned().collect(),
+    )
 }
