@@ -16,3 +16,9 @@ DROP INDEX outbox_by_business_day;
 -- on the invitation only when it is its newest email's). Without it both read every waiting
 -- row of every business, or the whole outbox.
 CREATE INDEX outbox_by_invitation ON outbox (invitation_id, id);
+-- The claim takes the earliest due rows in (due_at, id) order: with the index on due_at alone,
+-- PostgreSQL sorted every waiting row to find the first few (40 ms, on disk, for a backlog of
+-- 100,000; 0.4 ms with this one). Superseded rows are never claimed, so they leave it too.
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox (due_at, id)
+    WHERE delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL;
