@@ -199,11 +199,7 @@ fn migrate(conn: &mut dyn Conn) -> Result<(), StoreError> {
          (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )?;
     for (version, script) in MIGRATIONS {
-        let applied = conn.query(&MIGRATION_APPLIED, params![version])?;
-        let applied: i64 = applied
-            .first()
-            .ok_or_else(|| StoreError::Corrupt("COUNT(*) returned no row".into()))?
-            .get(0)?;
+        let applied: i64 = tx::one(conn.query(&MIGRATION_APPLIED, params![version])?)?.get(0)?;
         if applied == 0 {
             conn.batch(&conn.dialect().render(script))?;
             conn.execute(&RECORD_MIGRATION, params![version, Utc::now()])?;

@@ -207,7 +207,8 @@ fn count(rows: Vec<Row>) -> Result<u32, StoreError> {
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
-fn one(rows: Vec<Row>) -> Result<Row, StoreError> {
+/// The one row of an aggregate.
+pub(super) fn one(rows: Vec<Row>) -> Result<Row, StoreError> {
     rows.into_iter()
         .next()
         .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))
@@ -218,16 +219,32 @@ impl<'c> Tx<'c> {
         Tx { conn }
     }
 
+    /// The first row `sql` returns, read by `read`.
+    fn first<T>(
+        &mut self,
+        sql: &'static Sql,
+        params: &[Value<'_>],
+        read: impl FnOnce(&Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.conn.query(sql, params)?.first().map(read).transpose()
+    }
+
+    /// Every row `sql` returns, each read by `read`.
+    fn all<T>(
+        &mut self,
+        sql: &'static Sql,
+        params: &[Value<'_>],
+        read: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.conn.query(sql, params)?.iter().map(read).collect()
+    }
+
     fn invitations(
         &mut self,
         sql: &'static Sql,
         params: &[Value<'_>],
     ) -> Result<Vec<InvitationRecord>, StoreError> {
-        self.conn
-            .query(sql, params)?
-            .iter()
-            .map(invitation_record)
-            .collect()
+        self.all(sql, params, invitation_record)
     }
 
     fn write_invitation(
@@ -281,21 +298,17 @@ impl<'c> Tx<'c> {
 
     /// Locks the business for the rest of the transaction and returns it.
     pub fn lock_business(&mut self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
-        self.conn
-            .query(&LOCK_BUSINESS, params![id])?
-            .first()
-            .map(|r| {
-                Ok(Business {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    seat_quantity: r.get(2)?,
-                    renewal_date: r.time(3)?,
-                    billing_status: r.name(4)?,
-                    included_seats: r.get(5)?,
-                    billing_anchor: r.time(6)?,
-                })
+        self.first(&LOCK_BUSINESS, params![id], |r| {
+            Ok(Business {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                seat_quantity: r.get(2)?,
+                renewal_date: r.time(3)?,
+                billing_status: r.name(4)?,
+                included_seats: r.get(5)?,
+                billing_anchor: r.time(6)?,
             })
-            .transpose()
+        })
     }
 
     pub fn update_business_seats(
@@ -337,11 +350,7 @@ impl<'c> Tx<'c> {
         business_id: &BusinessId,
         user_id: &UserId,
     ) -> Result<Option<Member>, StoreError> {
-        self.conn
-            .query(&MEMBER, params![business_id, user_id])?
-            .first()
-            .map(member)
-            .transpose()
+        self.first(&MEMBER, params![business_id, user_id], member)
     }
 
     pub fn member_by_email(
@@ -349,19 +358,15 @@ impl<'c> Tx<'c> {
         business_id: &BusinessId,
         email_normalized: &str,
     ) -> Result<Option<Member>, StoreError> {
-        self.conn
-            .query(&MEMBER_BY_EMAIL, params![business_id, email_normalized])?
-            .first()
-            .map(member)
-            .transpose()
+        self.first(
+            &MEMBER_BY_EMAIL,
+            params![business_id, email_normalized],
+            member,
+        )
     }
 
     pub fn members(&mut self, business_id: &BusinessId) -> Result<Vec<Member>, StoreError> {
-        self.conn
-            .query(&MEMBERS, params![business_id])?
-            .iter()
-            .map(member)
-            .collect()
+        self.all(&MEMBERS, params![business_id], member)
     }
 
     pub fn insert_invitation(&mut self, r: &InvitationRecord) -> Result<(), StoreError> {
@@ -510,30 +515,23 @@ impl<'c> Tx<'c> {
         now: DateTime<Utc>,
         reason: &str,
     ) -> Result<Vec<OutboxId>, StoreError> {
-        self.conn
-            .query(
-                &SUPERSEDE_WAITING_OUTBOX,
-                params![invitation_id, now, reason],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+        self.all(
+            &SUPERSEDE_WAITING_OUTBOX,
+            params![invitation_id, now, reason],
+            |r| r.get(0),
+        )
     }
 
     pub fn outbox_state(&mut self, id: OutboxId) -> Result<Option<OutboxState>, StoreError> {
-        self.conn
-            .query(&OUTBOX_STATE, params![id])?
-            .first()
-            .map(|r| {
-                Ok(OutboxState {
-                    attempts: r.get(0)?,
-                    delivered: r.get(1)?,
-                    failed: r.get(2)?,
-                    superseded: r.get(3)?,
-                    last_error: r.get(4)?,
-                })
+        self.first(&OUTBOX_STATE, params![id], |r| {
+            Ok(OutboxState {
+                attempts: r.get(0)?,
+                delivered: r.get(1)?,
+                failed: r.get(2)?,
+                superseded: r.get(3)?,
+                last_error: r.get(4)?,
             })
-            .transpose()
+        })
     }
 
     /// The newest outbox row of an invitation.
@@ -592,21 +590,17 @@ impl<'c> Tx<'c> {
     }
 
     pub fn ledger(&mut self, business_id: &BusinessId) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.conn
-            .query(&LEDGER, params![business_id])?
-            .iter()
-            .map(|r| {
-                Ok(LedgerEntry {
-                    business_id: r.get(0)?,
-                    invitation_id: r.get(1)?,
-                    delta: r.get(2)?,
-                    quantity_after: r.get(3)?,
-                    reason: r.get(4)?,
-                    proration_date: r.time(5)?,
-                    renewal_date: r.time(6)?,
-                })
+        self.all(&LEDGER, params![business_id], |r| {
+            Ok(LedgerEntry {
+                business_id: r.get(0)?,
+                invitation_id: r.get(1)?,
+                delta: r.get(2)?,
+                quantity_after: r.get(3)?,
+                reason: r.get(4)?,
+                proration_date: r.time(5)?,
+                renewal_date: r.time(6)?,
             })
-            .collect()
+        })
     }
 
     pub fn idempotent_response(
@@ -615,10 +609,10 @@ impl<'c> Tx<'c> {
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, StoreError> {
-        self.conn
-            .query(&IDEMPOTENT_RESPONSE, params![business_id, key, since])?
-            .first()
-            .map(|r| {
+        self.first(
+            &IDEMPOTENT_RESPONSE,
+            params![business_id, key, since],
+            |r| {
                 let status: i64 = r.get(1)?;
                 Ok(StoredResponse {
                     request_hash: r.get(0)?,
@@ -627,8 +621,8 @@ impl<'c> Tx<'c> {
                     })?,
                     body: r.get(2)?,
                 })
-            })
-            .transpose()
+            },
+        )
     }
 
     pub fn save_idempotent_response(
