@@ -27,6 +27,12 @@ pub struct DataArgs {
     /// in the data directory when not set; replicas sharing a database must share it.
     #[arg(long, env = "LEADPING_TOKEN_KEY", hide_env_values = true)]
     pub token_key: Option<String>,
+    /// Milliseconds an operation waits to reach the database (PostgreSQL: connecting and
+    /// waiting for a pooled connection; SQLite: another process's lock) before it answers 503
+    /// with Retry-After.
+    #[arg(long, env = "LEADPING_DATABASE_TIMEOUT_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub database_timeout_ms: u64,
 }
 
 impl DataArgs {
@@ -191,7 +197,9 @@ impl MailArgs {
 /// The application over the configured database, migrated.
 pub async fn app(data: &DataArgs, policy: &PolicyArgs) -> anyhow::Result<App> {
     let url = data.database_url();
-    let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+    let timeout = std::time::Duration::from_millis(data.database_timeout_ms);
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_with_timeout(&url, timeout)).await??;
     Ok(App::new(store, policy.policy(), data.token_key()?))
 }
 
@@ -383,6 +391,7 @@ mod tests {
             data_dir: "d".into(),
             database_url: Some(url.into()),
             token_key: None,
+            database_timeout_ms: 1000,
         };
         assert_eq!(
             data("postgres://app:s3cret@db:5432/x").database_url_redacted(),
@@ -396,6 +405,7 @@ mod tests {
             data_dir: "d".into(),
             database_url: None,
             token_key: None,
+            database_timeout_ms: 1000,
         };
         assert_eq!(default.database_url(), "sqlite://d/leadping.db");
     }

@@ -22,6 +22,8 @@ pub mod sql;
 pub mod sqlite;
 mod tx;
 
+use std::time::Duration;
+
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::domain::delivery::EmailKind;
@@ -31,7 +33,9 @@ use crate::domain::{
 use sql::{Conn, Sql, params};
 pub use tx::Tx;
 
-/// A failure of the database itself (not of a business rule): a 500 with the cause logged.
+/// A failure of the database itself (not of a business rule): a 503 when the database is
+/// unreachable or cannot take writes for now ([`StoreError::is_outage`]), a 500 (a bug) otherwise;
+/// the cause is logged either way.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("sqlite: {0}")]
@@ -48,6 +52,24 @@ pub enum StoreError {
     Commit(String),
     #[error("{0}")]
     Config(String),
+}
+
+impl StoreError {
+    /// Whether this is the database being unavailable (down, unreachable, restarting, out of
+    /// disk, read-only, busy past its timeout) rather than a bug: the request may succeed when
+    /// retried later. Only a failed commit leaves unknown whether the change took effect (the
+    /// answer says so; an Idempotency-Key retry cannot apply it twice).
+    pub fn is_outage(&self) -> bool {
+        match self {
+            // r2d2's only error: no healthy connection within the checkout timeout.
+            StoreError::Pool(_) => true,
+            StoreError::Postgres(e) => pg::is_outage(e),
+            StoreError::Sqlite(e) => sqlite::is_outage(e),
+            // A group that did not commit: the disk or the lock refused it (SQLite).
+            StoreError::Commit(_) => true,
+            StoreError::Corrupt(_) | StoreError::Join(_) | StoreError::Config(_) => false,
+        }
+    }
 }
 
 /// A business and its shared user-license subscription item.
@@ -105,6 +127,10 @@ pub struct LedgerEntry {
     pub renewal_date: DateTime<Utc>,
 }
 
+/// How long an operation waits to reach the database before it answers 503: long enough for a
+/// busy pool, short enough that a client hears of an outage within about a second.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The configured database.
 #[derive(Clone)]
 pub enum Store {
@@ -125,13 +151,20 @@ impl Store {
     /// Opens the database a URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://...`)
     /// and brings its schema up to date.
     pub fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with_timeout(url, DEFAULT_TIMEOUT)
+    }
+
+    /// [`Store::open`], giving up on reaching the database after `timeout` (PostgreSQL: the
+    /// connect and the wait for a pooled connection; SQLite: the wait for a lock another process
+    /// holds), after which an operation fails as an outage ([`StoreError::is_outage`]).
+    pub fn open_with_timeout(url: &str, timeout: Duration) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(pg::PgStore::open(url)?))
+            Ok(Store::Postgres(pg::PgStore::open(url, timeout)?))
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            Ok(Store::Sqlite(sqlite::SqliteStore::open(path)?))
+            Ok(Store::Sqlite(sqlite::SqliteStore::open(path, timeout)?))
         } else {
             Err(StoreError::Config(format!(
                 "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."

@@ -79,11 +79,14 @@ impl r2d2::ManageConnection for Manager {
 }
 
 impl PgStore {
-    pub fn open(url: &str) -> Result<Self, StoreError> {
-        let config: postgres::Config = url.parse()?;
+    pub fn open(url: &str, timeout: std::time::Duration) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(timeout);
+        }
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
-            .connection_timeout(std::time::Duration::from_secs(10))
+            .connection_timeout(timeout)
             .build(Manager { config })?;
         let store = PgStore {
             pool: std::sync::Arc::new(PoolOwner(Some(pool))),
@@ -145,6 +148,23 @@ impl PgTxConn<'_, '_> {
         self.prepared.insert(sql.key(), stmt.clone());
         Ok(stmt)
     }
+}
+
+/// Whether PostgreSQL (or the way to it) is unavailable rather than the statement wrong: the
+/// connection failed or closed, or the server says it is shutting down, starting, out of
+/// connections or disk, or read-only (a standby after a failover).
+pub(super) fn is_outage(e: &postgres::Error) -> bool {
+    if let Some(code) = e.code() {
+        let code = code.code();
+        return code.starts_with("08") // connection exception
+            || code.starts_with("57P") // admin, crash or starting shutdown
+            || code == "53300" // too many connections
+            || code == "53100" // disk full
+            || code == "25006"; // read-only transaction
+    }
+    // No SQLSTATE: the client's own failures. I/O and a closed connection are the network's;
+    // anything else (a value that does not convert) is a bug.
+    e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>())
 }
 
 type BoxError = Box<dyn Error + Sync + Send>;

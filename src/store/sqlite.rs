@@ -31,7 +31,7 @@ const MAX_GROUP: usize = 64;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
-    pub fn open(path: &str) -> Result<Self, StoreError> {
+    pub fn open(path: &str, busy_timeout: std::time::Duration) -> Result<Self, StoreError> {
         let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
         } else {
@@ -45,7 +45,7 @@ impl SqliteStore {
             }
             Connection::open(path)?
         };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(busy_timeout)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -198,6 +198,23 @@ impl rusqlite::ToSql for Value<'_> {
     }
 }
 
+/// SQLite's codes for a database that cannot take the operation for now: locked by another
+/// process past the busy timeout, read-only, out of disk, or failing I/O.
+pub(super) fn is_outage(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::ReadOnly
+                | C::DiskFull
+                | C::SystemIoFailure
+                | C::CannotOpen
+        )
+    )
+}
+
 fn cell(value: ValueRef<'_>) -> Result<Cell, StoreError> {
     match value {
         ValueRef::Null => Ok(Cell::Null),
@@ -260,7 +277,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn operations_committed_together_stay_all_or_nothing_each() {
-        let store = SqliteStore::open(":memory:").unwrap();
+        let store = SqliteStore::open(":memory:", crate::store::DEFAULT_TIMEOUT).unwrap();
         // Hold the writer inside a first operation while twenty more queue up behind it, so
         // that they run as one group.
         let (release, gate) = std::sync::mpsc::channel::<()>();
