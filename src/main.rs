@@ -148,8 +148,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
             let settings = mail.settings()?;
+            let log = server::logger(&log_level)?;
             let mut app = config::app(&data, &policy).await?;
             app.delivery_wait = settings.wait;
+            app.log = log.clone();
             let delivery = DeliveryLoop::new(app.clone(), mail.mailer(&data)?, settings);
             let context = leadping_invitations::api::ApiContext {
                 verifier,
@@ -168,7 +170,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
             eprintln!("  docs: {base_url}/docs");
-            let log = server::logger(&log_level)?;
             server::spawn_sweeper(app.clone(), policy.sweep_interval(), log.clone());
             delivery.spawn(log);
             if demo {

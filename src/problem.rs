@@ -59,6 +59,8 @@ pub enum ProblemType {
     DailyEmailCap,
     /// 500: a bug.
     Internal,
+    /// 503 with Retry-After: the database cannot be reached or cannot take writes for now.
+    Unavailable,
 }
 
 impl ProblemType {
@@ -80,6 +82,7 @@ impl ProblemType {
         Self::ResendCooldown,
         Self::DailyEmailCap,
         Self::Internal,
+        Self::Unavailable,
     ];
 
     pub const fn slug(self) -> &'static str {
@@ -100,6 +103,7 @@ impl ProblemType {
             Self::ResendCooldown => "resend-cooldown",
             Self::DailyEmailCap => "daily-email-cap",
             Self::Internal => "internal",
+            Self::Unavailable => "service-unavailable",
         }
     }
 
@@ -121,6 +125,7 @@ impl ProblemType {
             Self::ResendCooldown => "Invitation sent moments ago",
             Self::DailyEmailCap => "Daily invitation email cap reached",
             Self::Internal => "Internal server error",
+            Self::Unavailable => "Service temporarily unavailable",
         }
     }
 
@@ -141,6 +146,7 @@ impl ProblemType {
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ResendCooldown | Self::DailyEmailCap => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -167,6 +173,19 @@ impl Problem {
         Problem::new(
             ProblemType::Internal,
             "The server hit an unexpected error. Quote the request ID when reporting it.",
+        )
+    }
+
+    /// A 503 for a database that cannot be reached: the client should retry after `retry_after`
+    /// seconds. It does not say that nothing changed: a commit cut off by the outage may have
+    /// taken effect, which a retry with the same Idempotency-Key settles.
+    pub fn unavailable(retry_after_secs: u64) -> Self {
+        Problem::new(
+            ProblemType::Unavailable,
+            format!(
+                "The service cannot reach its database right now. Retry in {} s.",
+                retry_after_secs.max(1)
+            ),
         )
     }
 

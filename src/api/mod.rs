@@ -15,7 +15,7 @@ use dropshot::{
     RequestContext, ServerContext, SharedExtractor,
 };
 use http::HeaderValue;
-use slog::error;
+use slog::{error, warn};
 
 use crate::app::{App, Idempotency, InvalidIdempotencyKey, OperationError, Render};
 use crate::auth::{AuthError, Identity, Verifier};
@@ -90,10 +90,15 @@ fn unauthorized(error: &AuthError) -> HttpError {
 }
 
 /// A refused operation as its declared response (which the generated endpoint ties to the
-/// request). An unexpected failure answers an opaque 500; its whole cause chain goes to the log.
+/// request). An unexpected failure answers 503 (the database unavailable) or an opaque 500 (a
+/// bug); its whole cause chain goes to the log.
 fn refuse<E: OperationError + Into<R>, R>(rqctx: &Ctx, e: E) -> R {
     if let Some(unexpected) = e.unexpected() {
-        error!(rqctx.log, "unexpected failure"; "error" => unexpected.chain());
+        if unexpected.is_outage() {
+            warn!(rqctx.log, "database unavailable"; "error" => unexpected.chain());
+        } else {
+            error!(rqctx.log, "unexpected failure"; "error" => unexpected.chain());
+        }
     }
     e.into()
 }

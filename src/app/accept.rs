@@ -31,7 +31,7 @@ pub enum AcceptError {
     /// 409: the invited email became a member meanwhile.
     #[error("This email already belongs to a member of the business.")]
     AlreadyMember,
-    /// 500
+    /// 503 when the database is unavailable, 500 otherwise (a bug)
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -48,7 +48,7 @@ impl From<AcceptError> for AcceptBusinessInvitationResponse {
             AcceptError::Expired => R::Conflict(problem(ProblemType::InvitationExpired)),
             AcceptError::EmailMismatch => R::Conflict(problem(ProblemType::EmailMismatch)),
             AcceptError::AlreadyMember => R::Conflict(problem(ProblemType::AlreadyMember)),
-            AcceptError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+            AcceptError::Unexpected(u) => u.respond(R::ServiceUnavailable, R::InternalServerError),
         }
     }
 }

@@ -48,7 +48,7 @@ pub enum CreateError {
         "The business reached its daily cap of invitation emails. Retry in {retry_after_secs} s."
     )]
     DailyCap { retry_after_secs: u64 },
-    /// 500
+    /// 503 when the database is unavailable, 500 otherwise (a bug)
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -87,7 +87,7 @@ impl From<CreateError> for CreateBusinessInvitationResponse {
                 problem(ProblemType::DailyEmailCap),
                 retry_after(*retry_after_secs),
             ),
-            CreateError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+            CreateError::Unexpected(u) => u.respond(R::ServiceUnavailable, R::InternalServerError),
         }
     }
 }
@@ -118,9 +118,7 @@ impl App {
         let queued = self
             .create_at(identity, email, role, idem, render.clone(), None)
             .await?;
-        Ok(self
-            .settle(watch, queued, EmailKind::Invite, render)
-            .await?)
+        Ok(self.settle(watch, queued, EmailKind::Invite, render).await)
     }
 
     /// The create's transaction, as [`Seed`] says when given (now and a fresh id otherwise).

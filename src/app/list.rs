@@ -14,7 +14,7 @@ pub enum ListError {
     /// 403
     #[error("The bearer token's user is not a member of its business.")]
     NotMember,
-    /// 500
+    /// 503 when the database is unavailable, 500 otherwise (a bug)
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -27,7 +27,7 @@ impl From<ListError> for ListBusinessInvitationsResponse {
             ListError::NotMember => {
                 R::Forbidden(Problem::new(ProblemType::Forbidden, e.to_string()))
             }
-            ListError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+            ListError::Unexpected(u) => u.respond(R::ServiceUnavailable, R::InternalServerError),
         }
     }
 }

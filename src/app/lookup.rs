@@ -15,7 +15,7 @@ pub enum LookupError {
     /// 404: no invitation has this token.
     #[error("No invitation has this token.")]
     NotFound,
-    /// 500
+    /// 503 when the database is unavailable, 500 otherwise (a bug)
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -28,7 +28,7 @@ impl From<LookupError> for GetBusinessInvitationByTokenResponse {
             LookupError::NotFound => {
                 R::NotFound(Problem::new(ProblemType::NotFound, e.to_string()))
             }
-            LookupError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+            LookupError::Unexpected(u) => u.respond(R::ServiceUnavailable, R::InternalServerError),
         }
     }
 }

@@ -28,9 +28,11 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, broadcast};
 
 use crate::auth::Identity;
+use crate::contract::RetryAfterHeader;
 use crate::domain::delivery::{self, EmailKind, EmailState};
 use crate::domain::rules::{self, Policy};
 use crate::domain::{BusinessId, Invitation, InvitationId, OutboxId};
+use crate::problem::{Problem, retry_after};
 use crate::store::{Business, InvitationRecord, Member, Store, StoreError, Tx};
 use crate::tokens::TokenKey;
 
@@ -52,6 +54,9 @@ pub struct App {
     /// How long a create or resend waits for its email's first delivery attempt before it
     /// answers; zero answers at once with the email queued.
     pub delivery_wait: std::time::Duration,
+    /// Where the application notes what it recovered from without failing the request (a read
+    /// after a commit that failed); discards until the server sets it.
+    pub log: slog::Logger,
     signals: Arc<OutboxSignals>,
 }
 
@@ -107,6 +112,37 @@ impl Unexpected {
             next = cause.source();
         }
         out
+    }
+}
+
+/// Seconds a client is told to wait when the database is unavailable: a restart or a failover
+/// takes about that; a client that retries sooner only adds to the queue.
+pub const OUTAGE_RETRY_AFTER_SECS: u64 = 2;
+
+impl Unexpected {
+    /// Whether the failure is the database being unavailable ([`StoreError::is_outage`]) rather
+    /// than a bug.
+    pub fn is_outage(&self) -> bool {
+        self.0
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_outage)
+    }
+
+    /// The operation's answer to this failure: `unavailable` (its declared 503, with
+    /// Retry-After) for an outage, `internal` (its opaque 500) for a bug.
+    pub fn respond<R>(
+        &self,
+        unavailable: impl FnOnce(Problem, RetryAfterHeader) -> R,
+        internal: impl FnOnce(Problem) -> R,
+    ) -> R {
+        if self.is_outage() {
+            unavailable(
+                Problem::unavailable(OUTAGE_RETRY_AFTER_SECS),
+                retry_after(OUTAGE_RETRY_AFTER_SECS),
+            )
+        } else {
+            internal(Problem::internal())
+        }
     }
 }
 
@@ -178,6 +214,7 @@ impl App {
             policy,
             tokens,
             delivery_wait: std::time::Duration::ZERO,
+            log: slog::Logger::root(slog::Discard, slog::o!()),
             signals: Arc::new(OutboxSignals {
                 queued: Notify::new(),
                 settled,
@@ -271,28 +308,44 @@ impl App {
     /// to [`App::delivery_wait`]) for its email's first attempt, showing the invitation and
     /// telling what happened to that email then, and never more. The answer replaces the stored
     /// one for the request's Idempotency-Key, so that a replay says the same.
+    ///
+    /// It cannot fail: the change has committed, so a failure of what comes after (the store
+    /// gone between the commit and a read) answers with the invitation as committed and its
+    /// email queued, which is true, and is logged. The stored answer for the key then stays the
+    /// one of the commit, which says the same.
     pub async fn settle<R: Render>(
         &self,
         watch: Watch,
         queued: Queued<R::Body>,
         kind: EmailKind,
         render: R,
-    ) -> Result<R::Body, Unexpected> {
+    ) -> R::Body {
         let (invitation, outbox_id, key) = match queued {
-            Queued::Replayed(body) => return Ok(body),
+            Queued::Replayed(body) => return body,
             Queued::Fresh {
                 invitation,
                 outbox_id,
                 idempotency_key,
             } => (invitation, outbox_id, idempotency_key),
         };
-        let email = match self.wait_for_news(watch, outbox_id).await? {
+        let as_committed = |render: &R, e: &dyn std::fmt::Display| {
+            slog::warn!(self.log, "answered with the change as committed: a read after it failed";
+                "error" => %e, "outbox_id" => %outbox_id);
+            let message =
+                delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
+            render.render(&invitation, now(), message)
+        };
+        let news = match self.wait_for_news(watch, outbox_id).await {
+            Ok(news) => news,
+            Err(e) => return as_committed(&render, &e),
+        };
+        let email = match news {
             // Without a stored response to update, the invitation as the delivery loop
             // committed it is the answer: true at that commit, which came after this request's.
             News::Recorded(recorded) => match (&recorded.invitation, &key) {
                 (Some(current), None) => {
                     let state = Some(&recorded.state);
-                    return Ok(answer(&render, kind, current, state, recorded.at));
+                    return answer(&render, kind, current, state, recorded.at);
                 }
                 _ => Some(recorded.state.clone()),
             },
@@ -300,7 +353,7 @@ impl App {
         };
         let (bid, iid) = (invitation.business_id.clone(), invitation.id.clone());
         let renderer = render.clone();
-        let answer = self
+        let answered = self
             .store
             .transaction(move |tx| {
                 let now = now();
@@ -313,13 +366,13 @@ impl App {
                 }
                 Ok(Some(body))
             })
-            .await?;
-        Ok(answer.unwrap_or_else(|| {
+            .await;
+        match answered {
+            Ok(Some(body)) => body,
             // Invitations are never deleted; were one gone, its state at commit is still true.
-            let message =
-                delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
-            renderer.render(&invitation, now(), message)
-        }))
+            Ok(None) => as_committed(&renderer, &"the invitation is gone"),
+            Err(e) => as_committed(&renderer, &e.chain()),
+        }
     }
 }
 

@@ -57,7 +57,7 @@ pub enum ResendError {
         "The business reached its daily cap of invitation emails. Retry in {retry_after_secs} s."
     )]
     DailyCap { retry_after_secs: u64 },
-    /// 500
+    /// 503 when the database is unavailable, 500 otherwise (a bug)
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -115,7 +115,7 @@ impl From<ResendError> for ResendBusinessInvitationResponse {
                 problem(ProblemType::DailyEmailCap),
                 retry_after(*retry_after_secs),
             ),
-            ResendError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+            ResendError::Unexpected(u) => u.respond(R::ServiceUnavailable, R::InternalServerError),
         }
     }
 }
@@ -198,8 +198,6 @@ impl App {
             self.settled(id, None);
         }
         self.queued();
-        Ok(self
-            .settle(watch, queued, EmailKind::Resend, render)
-            .await?)
+        Ok(self.settle(watch, queued, EmailKind::Resend, render).await)
     }
 }

@@ -25,7 +25,7 @@ pub enum RevokeError {
     /// 409
     #[error("The invitation was already accepted; remove the member instead.")]
     Accepted,
-    /// 500
+    /// 503 when the database is unavailable, 500 otherwise (a bug)
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -41,7 +41,7 @@ impl From<RevokeError> for RevokeBusinessInvitationResponse {
             }
             RevokeError::NotFound => R::NotFound(problem(ProblemType::NotFound)),
             RevokeError::Accepted => R::Conflict(problem(ProblemType::InvitationAccepted)),
-            RevokeError::Unexpected(_) => R::InternalServerError(Problem::internal()),
+            RevokeError::Unexpected(u) => u.respond(R::ServiceUnavailable, R::InternalServerError),
         }
     }
 }
