@@ -39,6 +39,9 @@ pub struct DeliverySettings {
     pub accept_url: String,
 }
 
+/// The longest the loop waits after a store failure before it tries again.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The loop's handle: start it, or run one round of it.
 #[derive(Clone, Debug)]
 pub struct DeliveryLoop {
@@ -73,18 +76,34 @@ impl DeliveryLoop {
         }
         let this = self.clone();
         Some(tokio::spawn(async move {
+            // While the store fails, the loop waits longer after each failure (up to
+            // MAX_BACKOFF), so that an outage is not met with a claim and a log line per poll.
+            let mut backoff = this.settings.poll;
             loop {
                 match this.run_once().await {
-                    Ok(0) => {
-                        tokio::select! {
-                            _ = this.app.signals.queued.notified() => {}
-                            _ = tokio::time::sleep(this.settings.poll) => {}
+                    Ok(handled) => {
+                        if backoff != this.settings.poll {
+                            slog::info!(log, "delivery loop: store reachable again");
+                            backoff = this.settings.poll;
+                        }
+                        if handled == 0 {
+                            tokio::select! {
+                                _ = this.app.signals.queued.notified() => {}
+                                _ = tokio::time::sleep(this.settings.poll) => {}
+                            }
                         }
                     }
-                    Ok(_) => {}
                     Err(e) => {
-                        slog::error!(log, "delivery loop: store failure"; "error" => %e);
-                        tokio::time::sleep(this.settings.poll).await;
+                        let kind = if e.is_outage() { "outage" } else { "bug" };
+                        slog::error!(log, "delivery loop: store failure";
+                            "error" => %e, "kind" => kind,
+                            "retry_in_ms" => u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX));
+                        // A request that commits an email meanwhile shows the store is back.
+                        tokio::select! {
+                            _ = this.app.signals.queued.notified() => {}
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
