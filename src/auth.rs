@@ -88,6 +88,8 @@ pub enum AuthError {
     BadSignature,
     #[error("The bearer token has expired.")]
     Expired,
+    #[error("The bearer token is not valid yet (its nbf is in the future).")]
+    NotYetValid,
     #[error("The bearer token's claims are not acceptable: {0}.")]
     Claims(String),
 }
@@ -211,6 +213,9 @@ impl Verifier {
         }
         let mut validation = Validation::new(header.alg);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // A token whose `nbf` is ahead (past the default leeway of a minute for clock skew) is
+        // not valid yet: jsonwebtoken checks it only when asked.
+        validation.validate_nbf = true;
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
             validation.required_spec_claims.insert("iss".into());
@@ -246,6 +251,7 @@ impl Verifier {
                     last = match e.kind() {
                         ErrorKind::InvalidSignature => AuthError::BadSignature,
                         ErrorKind::ExpiredSignature => AuthError::Expired,
+                        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                         ErrorKind::InvalidIssuer => AuthError::Claims("wrong issuer".into()),
                         ErrorKind::InvalidAudience => AuthError::Claims("wrong audience".into()),
                         ErrorKind::MissingRequiredClaim(c) => {
@@ -386,6 +392,36 @@ mod tests {
     fn expired_tokens_are_refused() {
         let token = mint(SECRET, &claims(now() - 3600)).unwrap();
         assert_eq!(hs().verify(Some(&bearer(&token))), Err(AuthError::Expired));
+    }
+
+    /// A token with `nbf` `ahead` seconds from now (and the claims a good token has).
+    fn not_before(ahead: i64) -> String {
+        let mut claims = serde_json::to_value(claims(now() + 7200)).unwrap();
+        claims["nbf"] = serde_json::json!(now().saturating_add_signed(ahead));
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_are_refused_and_clock_skew_is_forgiven() {
+        for ahead in [86_400, 10 * 365 * 86_400, 3600] {
+            assert_eq!(
+                hs().verify(Some(&bearer(&not_before(ahead)))),
+                Err(AuthError::NotYetValid),
+                "nbf {ahead} s ahead"
+            );
+        }
+        // A few seconds of skew between the issuer's clock and ours, or an nbf in the past.
+        for ahead in [5, 0, -3600] {
+            assert!(
+                hs().verify(Some(&bearer(&not_before(ahead)))).is_ok(),
+                "nbf {ahead} s ahead"
+            );
+        }
     }
 
     fn base64(bytes: &[u8], url: bool) -> String {
