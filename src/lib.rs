@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod docs;
 pub mod domain;
+pub mod health;
 pub mod logging;
 pub mod mail;
 pub mod problem;

@@ -41,6 +41,11 @@ enum Command {
         /// With --demo: also write the demo's base URL, businesses, members and tokens as JSON.
         #[arg(long, requires = "demo")]
         demo_out: Option<PathBuf>,
+        /// Seconds a graceful shutdown (SIGTERM or SIGINT) gives requests and email sends under
+        /// way to finish before the process exits anyway.
+        #[arg(long, env = "LEADPING_SHUTDOWN_GRACE_SECS", default_value_t = 20,
+              value_parser = clap::value_parser!(u64).range(0..=3600))]
+        shutdown_grace_secs: u64,
         #[command(flatten)]
         auth: AuthArgs,
         #[command(flatten)]
@@ -88,6 +93,18 @@ fn parse_level(s: &str) -> Result<ConfigLoggingLevel, String> {
         "error" => ConfigLoggingLevel::Error,
         "critical" => ConfigLoggingLevel::Critical,
         other => return Err(format!("unknown log level {other:?}")),
+    })
+}
+
+/// Waits for SIGTERM (what an orchestrator sends on a deploy or a scale-down) or SIGINT (Ctrl-C);
+/// returns its name.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     })
 }
 
@@ -141,6 +158,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_level,
             demo,
             demo_out,
+            shutdown_grace_secs,
             auth,
             data,
             policy,
@@ -170,8 +188,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
             eprintln!("  docs: {base_url}/docs");
-            server::spawn_sweeper(app.clone(), policy.sweep_interval(), log.clone());
-            delivery.spawn(log);
+            let sweeper = server::spawn_sweeper(app.clone(), policy.sweep_interval(), log.clone());
+            let worker = delivery.spawn(log.clone());
             if demo {
                 let secret = config::hs256_secret(&auth, &data)?;
                 let seeded = demo::seed(&app, &secret, &base_url).await?;
@@ -181,14 +199,38 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     eprintln!("  demo written to {}", path.display());
                 }
             }
-            let shutdown = server.wait_for_shutdown();
-            tokio::select! {
-                result = shutdown => result.map_err(|e| anyhow::anyhow!("server stopped: {e}")),
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("shutting down");
-                    server.close().await.map_err(|e| anyhow::anyhow!("shutdown failed: {e}"))
+            let stopped = server.wait_for_shutdown();
+            let signal = tokio::select! {
+                result = stopped => {
+                    return result.map_err(|e| anyhow::anyhow!("server stopped: {e}"));
                 }
+                signal = shutdown_signal() => signal?,
+            };
+            let grace = std::time::Duration::from_secs(shutdown_grace_secs);
+            slog::info!(log, "shutting down: finishing requests and email sends under way";
+                "signal" => signal, "grace_secs" => shutdown_grace_secs);
+            let deadline = tokio::time::Instant::now() + grace;
+            // Requests first, with the delivery loop still running: a create or resend under way
+            // may be waiting for its email's first attempt. Then the loop: its sends under way
+            // finish and are recorded, claims not started go back at once.
+            match tokio::time::timeout_at(deadline, server.close()).await {
+                Ok(result) => result.map_err(|e| anyhow::anyhow!("shutdown failed: {e}"))?,
+                Err(_) => slog::warn!(log, "shutdown grace ran out with requests still under way"),
             }
+            sweeper.abort();
+            delivery.stop();
+            if let Some(worker) = worker
+                && tokio::time::timeout_at(deadline, worker).await.is_err()
+            {
+                // Their claims lapse with the lease; the relay may have taken them, so they are
+                // not given back (that could send them twice).
+                slog::warn!(
+                    log,
+                    "shutdown grace ran out with email sends still under way"
+                );
+            }
+            slog::info!(log, "stopped");
+            Ok(())
         }
     }
 }

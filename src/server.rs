@@ -1,6 +1,6 @@
 //! Building and starting the HTTP server: the generated API with our implementation, plus the
-//! contract itself at `GET /openapi.json` and its rendering at `GET /docs` (both outside the
-//! documented API), and the problems for the errors dropshot produces before any operation runs
+//! contract itself at `GET /openapi.json`, its rendering at `GET /docs` and the health checks
+//! (all outside the documented API), and the problems for the errors dropshot produces before any operation runs
 //! (unknown path, unsupported method). Wiring: it may import any layer, and nothing but `main`
 //! and the tests imports it.
 
@@ -29,8 +29,8 @@ pub struct ServerSettings {
     pub log_level: ConfigLoggingLevel,
 }
 
-/// The full API this server serves: the generated trait's operations, `GET /openapi.json` and
-/// the docs page.
+/// The full API this server serves: the generated trait's operations, `GET /openapi.json`, the
+/// docs page and the health checks.
 pub fn api_description() -> anyhow::Result<ApiDescription<ApiContext>> {
     let mut api = leadping_invitations_api_mod::api_description::<InvitationsApi>()
         .map_err(|e| anyhow::anyhow!("the generated API does not build: {e}"))?;
@@ -42,6 +42,10 @@ pub fn api_description() -> anyhow::Result<ApiDescription<ApiContext>> {
         .map_err(|e| anyhow::anyhow!("cannot register the docs script: {e}"))?;
     api.register(crate::docs::docs_style)
         .map_err(|e| anyhow::anyhow!("cannot register the docs style: {e}"))?;
+    api.register(crate::health::health_live)
+        .map_err(|e| anyhow::anyhow!("cannot register /health/live: {e}"))?;
+    api.register(crate::health::health_ready)
+        .map_err(|e| anyhow::anyhow!("cannot register /health/ready: {e}"))?;
     Ok(api)
 }
 

@@ -7,12 +7,18 @@
 //! once the lease runs out; on PostgreSQL, `FOR UPDATE SKIP LOCKED` keeps replicas off each
 //! other's rows. Delivery is at least once: a crash after the relay accepted a message but before
 //! the outcome was written sends it again, with the same Message-ID so that it can be recognised.
+//! The lease is fenced: each claim bumps the row's claim count, and an outcome is recorded only
+//! under the claim count it was claimed with, so a worker that stalled past its lease cannot
+//! overwrite the outcome of the newer claim that sent the row meanwhile.
+//!
+//! Stopping ([`DeliveryLoop::stop`], on a graceful shutdown) lets the sends under way finish and
+//! record their outcomes, gives back claims whose send has not started, and claims nothing more.
 
 use std::sync::Arc;
 
 use lettre::message::Mailbox;
 
-use super::{App, Recorded, now};
+use super::{App, DeliveryState, Recorded, now};
 use crate::domain::OutboxId;
 use crate::domain::delivery::{self, EmailKind, RetryPolicy, RowChange, SendOutcome};
 use crate::mail::{Invite, Mailer, accept_link, compose};
@@ -48,6 +54,8 @@ pub struct DeliveryLoop {
     app: App,
     mailer: Mailer,
     settings: DeliverySettings,
+    /// Set once, by [`DeliveryLoop::stop`].
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 fn jitter() -> f64 {
@@ -62,14 +70,27 @@ impl DeliveryLoop {
             app,
             mailer,
             settings,
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
+    }
+
+    /// Asks the loop (and any round under way) to stop: sends under way finish and record their
+    /// outcomes, claims not yet sent are given back, and nothing more is claimed. The spawned
+    /// task ends once that is done.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 
     pub fn settings(&self) -> &DeliverySettings {
         &self.settings
     }
 
-    /// Runs the loop until the process ends (nothing when concurrency is 0).
+    /// Runs the loop until [`DeliveryLoop::stop`] or the process ends (nothing when concurrency
+    /// is 0).
     pub fn spawn(&self, log: slog::Logger) -> Option<tokio::task::JoinHandle<()>> {
         if self.settings.concurrency == 0 {
             return None;
@@ -79,9 +100,12 @@ impl DeliveryLoop {
             // While the store fails, the loop waits longer after each failure (up to
             // MAX_BACKOFF), so that an outage is not met with a claim and a log line per poll.
             let mut backoff = this.settings.poll;
-            loop {
+            let mut stopping = this.stopping.subscribe();
+            this.app.set_delivery_state(DeliveryState::Running);
+            while !this.is_stopping() {
                 match this.run_once().await {
                     Ok(handled) => {
+                        this.app.set_delivery_state(DeliveryState::Running);
                         if backoff != this.settings.poll {
                             slog::info!(log, "delivery loop: store reachable again");
                             backoff = this.settings.poll;
@@ -90,10 +114,12 @@ impl DeliveryLoop {
                             tokio::select! {
                                 _ = this.app.signals.queued.notified() => {}
                                 _ = tokio::time::sleep(this.settings.poll) => {}
+                                _ = stopping.changed() => {}
                             }
                         }
                     }
                     Err(e) => {
+                        this.app.set_delivery_state(DeliveryState::StoreFailing);
                         let kind = if e.is_outage() { "outage" } else { "bug" };
                         slog::error!(log, "delivery loop: store failure";
                             "error" => %e, "kind" => kind,
@@ -102,11 +128,14 @@ impl DeliveryLoop {
                         tokio::select! {
                             _ = this.app.signals.queued.notified() => {}
                             _ = tokio::time::sleep(backoff) => {}
+                            _ = stopping.changed() => {}
                         }
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
+            this.app.set_delivery_state(DeliveryState::Stopped);
+            slog::info!(log, "delivery loop stopped");
         }))
     }
 
@@ -132,6 +161,22 @@ impl DeliveryLoop {
             })
             .await?;
         let n = claimed.len();
+        if self.is_stopping() && n > 0 {
+            // Claimed as the loop was told to stop: none of these has started, so they go back
+            // at once rather than wait out the lease (another replica, or the next start, sends
+            // them).
+            let rows: Vec<OutboxRow> = claimed.into_iter().map(|(row, _)| row).collect();
+            self.app
+                .store
+                .transaction(move |tx| {
+                    for row in &rows {
+                        tx.outbox_release(row)?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+            return Ok(0);
+        }
         let mut sends = tokio::task::JoinSet::new();
         for (row, record) in claimed {
             let this = self.clone();
@@ -208,6 +253,7 @@ impl DeliveryLoop {
             base: self.settings.retry_base,
         };
         let id = row.id;
+        let log = self.app.log.clone();
         let recorded = self
             .app
             .store
@@ -220,23 +266,42 @@ impl DeliveryLoop {
                 let attempt = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
                 let change = delivery::row_change(outcome, attempt, retry, now, jitter());
                 let mut current = tx.invitation(&row.business_id, &row.invitation_id)?;
+                // An outcome is recorded only under the row's newest claim: a send that outlived
+                // its lease while another worker claimed the row again says nothing (that
+                // worker's outcome is the one the row and the invitation keep).
+                let fenced_out = |tx: &mut crate::store::Tx<'_>| {
+                    let newer = tx.outbox_claim_of(row.id)?.is_some_and(|c| c != row.claim);
+                    if newer {
+                        slog::warn!(log, "delivery outcome not recorded: the lease had lapsed and the row was claimed again";
+                            "outbox_id" => %row.id, "claim" => row.claim);
+                    }
+                    Ok::<_, StoreError>(newer)
+                };
                 match change {
                     RowChange::Delivered => {
-                        tx.outbox_delivered(row.id, now)?;
-                        if let Some(r) = current.as_mut()
-                            && let Some(next) = delivery::after_delivered(&r.invitation, now)
-                        {
-                            r.invitation = next;
-                            tx.update_invitation(r)?;
+                        if tx.outbox_delivered(&row, now)? {
+                            if let Some(r) = current.as_mut()
+                                && let Some(next) = delivery::after_delivered(&r.invitation, now)
+                            {
+                                r.invitation = next;
+                                tx.update_invitation(r)?;
+                            }
+                        } else {
+                            fenced_out(tx)?;
                         }
                     }
                     RowChange::Retry { due_at, why } => {
-                        tx.outbox_retry(row.id, due_at, &why)?;
+                        if !tx.outbox_retry(&row, due_at, &why)? {
+                            fenced_out(tx)?;
+                        }
                     }
                     RowChange::Failed { reason } => {
-                        // A row that had already ended (superseded by a resend meanwhile) stays
-                        // as it ended, and says nothing about the invitation.
-                        let ended_now = tx.outbox_failed(row.id, now, &reason)?;
+                        // A row that had already ended (superseded by a resend meanwhile), or that
+                        // a newer claim holds, stays as it is, and says nothing about the invitation.
+                        let ended_now = tx.outbox_failed(&row, now, &reason)?;
+                        if !ended_now {
+                            fenced_out(tx)?;
+                        }
                         let newest = tx.latest_outbox_id(&row.invitation_id)? == Some(row.id);
                         if ended_now
                             && let Some(r) = current.as_mut()

@@ -14,6 +14,7 @@
 mod accept;
 mod create;
 pub mod deliver;
+mod health;
 mod idempotency;
 mod list;
 mod lookup;
@@ -39,6 +40,7 @@ use crate::tokens::TokenKey;
 pub use accept::AcceptError;
 pub use create::{CreateError, Seed};
 pub use deliver::{DeliveryLoop, DeliverySettings};
+pub use health::{DeliveryState, Readiness};
 pub use idempotency::{IDEMPOTENCY_WINDOW, Idempotency, InvalidIdempotencyKey};
 pub use list::ListError;
 pub use lookup::LookupError;
@@ -68,6 +70,8 @@ pub struct App {
 struct OutboxSignals {
     queued: Notify,
     settled: broadcast::Sender<Settled>,
+    /// The delivery loop's [`health::DeliveryState`], for readiness.
+    delivery: std::sync::atomic::AtomicU8,
 }
 
 /// News that an outbox row has something to report, with what was committed when the news
@@ -218,6 +222,7 @@ impl App {
             signals: Arc::new(OutboxSignals {
                 queued: Notify::new(),
                 settled,
+                delivery: std::sync::atomic::AtomicU8::new(health::DeliveryState::NotHere as u8),
             }),
         }
     }

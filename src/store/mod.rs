@@ -217,7 +217,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_included_seats.sql")),
     (4, include_str!("../../migrations/0004_superseded.sql")),
     (5, include_str!("../../migrations/0005_email_counts.sql")),
+    (6, include_str!("../../migrations/0006_claim_fence.sql")),
 ];
+
+/// The schema version this build expects: its newest migration's.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 static MIGRATION_APPLIED: Sql =
     Sql::new("SELECT COUNT(*) FROM schema_migrations WHERE version = $1");
@@ -250,6 +254,9 @@ pub struct OutboxRow {
     pub kind: EmailKind,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The claim's fence: the row's claim count as this claim set it. An outcome is recorded
+    /// only while it is still the row's ([`Tx::outbox_delivered`] and the rest).
+    pub claim: i64,
 }
 
 pub use crate::domain::delivery::EmailState as OutboxState;

@@ -94,26 +94,34 @@ static INSERT_OUTBOX: Sql = Sql::new(
 /// rows another replica is claiming at this moment instead of waiting for them; SQLite has one
 /// writer at a time, so the plain claim is already exclusive.
 static CLAIM_OUTBOX: Sql = Sql::new(
-    "UPDATE outbox SET claimed_until = $2 WHERE id IN (\
+    "UPDATE outbox SET claimed_until = $2, claims = claims + 1 WHERE id IN (\
      SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL AND due_at <= $1 \
      AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY due_at, id LIMIT $3 {skip_locked}) \
-     RETURNING id, business_id, invitation_id, kind, attempts",
+     RETURNING id, business_id, invitation_id, kind, attempts, claims",
 );
 /// The relay took the message. This is recorded even over a supersession: a worker whose claim
-/// lapsed mid-send may still have sent it, and the record must say what happened.
+/// lapsed mid-send may still have sent it, and the record must say what happened. Every outcome
+/// is fenced (`claims = $n`): only the newest claim of the row records one.
 static OUTBOX_DELIVERED: Sql = Sql::new(
     "UPDATE outbox SET delivered_at = $2, superseded_at = NULL, attempts = attempts + 1, \
-     claimed_until = NULL, last_error = NULL WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL",
+     claimed_until = NULL, last_error = NULL \
+     WHERE id = $1 AND claims = $3 AND delivered_at IS NULL AND failed_at IS NULL",
 );
 /// A transient failure: due again at `$2`. Only while the row has not ended otherwise.
 static OUTBOX_RETRY: Sql = Sql::new(
     "UPDATE outbox SET due_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 \
-     WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL",
+     WHERE id = $1 AND claims = $4 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL",
 );
 /// A final failure. Only while the row has not ended otherwise.
 static OUTBOX_FAILED: Sql = Sql::new(
     "UPDATE outbox SET failed_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = $3 \
-     WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL",
+     WHERE id = $1 AND claims = $4 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL",
+);
+/// A claim given back unstarted (a worker shutting down): due at once for whoever claims next,
+/// its attempts unchanged. Only while the claim is still the worker's.
+static OUTBOX_RELEASE: Sql = Sql::new(
+    "UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND claims = $2 \
+     AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL",
 );
 /// Supersedes the invitation's emails still waiting: neither finished nor under a live claim. A
 /// row a worker holds is being sent right now; it is left to finish and record what really
@@ -127,6 +135,8 @@ static OUTBOX_STATE: Sql = Sql::new(
     "SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, \
      superseded_at IS NOT NULL, last_error FROM outbox WHERE id = $1",
 );
+static SCHEMA_VERSION: Sql = Sql::new("SELECT MAX(version) FROM schema_migrations");
+static OUTBOX_CLAIMS: Sql = Sql::new("SELECT claims FROM outbox WHERE id = $1");
 static LATEST_OUTBOX_ID: Sql = Sql::new("SELECT MAX(id) FROM outbox WHERE invitation_id = $1");
 /// Counts the email [`INSERT_OUTBOX`] queues, in the same transaction.
 static COUNT_EMAIL: Sql = Sql::new(
@@ -467,6 +477,7 @@ impl<'c> Tx<'c> {
                     invitation_id: r.get(2)?,
                     kind: r.name(3)?,
                     attempts: r.get(4)?,
+                    claim: r.get(5)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -475,36 +486,54 @@ impl<'c> Tx<'c> {
         Ok(out)
     }
 
-    /// The relay took the message; `false` when the row had already ended.
+    /// The relay took the message; `false` when the row had already ended or `row`'s claim is no
+    /// longer the newest (the outcome is then not recorded).
     pub fn outbox_delivered(
         &mut self,
-        id: OutboxId,
+        row: &OutboxRow,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(&OUTBOX_DELIVERED, params![id, now])? > 0)
+        Ok(self
+            .conn
+            .execute(&OUTBOX_DELIVERED, params![row.id, now, row.claim])?
+            > 0)
     }
 
-    /// A transient failure: try again at `due_at`; `false` when the row had already ended.
+    /// A transient failure: try again at `due_at`; `false` when the row had already ended or
+    /// the claim is no longer the newest.
     pub fn outbox_retry(
         &mut self,
-        id: OutboxId,
+        row: &OutboxRow,
         due_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .execute(&OUTBOX_RETRY, params![id, due_at, error])?
+            .execute(&OUTBOX_RETRY, params![row.id, due_at, error, row.claim])?
             > 0)
     }
 
-    /// A final failure, never retried; `false` when the row had already ended.
+    /// A final failure, never retried; `false` when the row had already ended or the claim is
+    /// no longer the newest.
     pub fn outbox_failed(
         &mut self,
-        id: OutboxId,
+        row: &OutboxRow,
         now: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(&OUTBOX_FAILED, params![id, now, error])? > 0)
+        Ok(self
+            .conn
+            .execute(&OUTBOX_FAILED, params![row.id, now, error, row.claim])?
+            > 0)
+    }
+
+    /// Gives back a claim whose send never started, so that the row is due at once for the
+    /// next claim (here or on another replica); `false` when the claim was no longer the newest.
+    pub fn outbox_release(&mut self, row: &OutboxRow) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute(&OUTBOX_RELEASE, params![row.id, row.claim])?
+            > 0)
     }
 
     /// Supersedes the invitation's rows still waiting (not ended, not under a live claim) with
@@ -532,6 +561,16 @@ impl<'c> Tx<'c> {
                 last_error: r.get(4)?,
             })
         })
+    }
+
+    /// The newest migration applied to the database (see [`super::SCHEMA_VERSION`]).
+    pub fn schema_version(&mut self) -> Result<Option<i64>, StoreError> {
+        one(self.conn.query(&SCHEMA_VERSION, params![])?)?.get(0)
+    }
+
+    /// How many times the row has been claimed: the fence of its newest claim.
+    pub fn outbox_claim_of(&mut self, id: OutboxId) -> Result<Option<i64>, StoreError> {
+        self.first(&OUTBOX_CLAIMS, params![id], |r| r.get(0))
     }
 
     /// The newest outbox row of an invitation.

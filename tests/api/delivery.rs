@@ -390,18 +390,8 @@ async fn the_response_never_claims_a_delivery_that_has_not_happened(backend: Bac
 
 async fn a_server_killed_between_commit_and_send_delivers_after_restart(backend: Backend) {
     let dir = temp_dir("kill");
-    let database_url = match backend {
-        // A file, so that the restarted process finds what the killed one committed.
-        Backend::Sqlite => format!("sqlite://{}", dir.join("leadping.db").display()),
-        Backend::Postgres => {
-            match tokio::task::spawn_blocking(crate::helpers::fresh_postgres_database)
-                .await
-                .unwrap()
-            {
-                Some(url) => url,
-                None => return,
-            }
-        }
+    let Some(database_url) = crate::helpers::process_database(backend, &dir).await else {
+        return;
     };
     let smtp = FakeSmtp::start().await;
     let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());

@@ -459,12 +459,35 @@ pub struct ServerProcess {
     pub base_url: String,
 }
 
+/// A database for server processes: a SQLite file in `dir` (so that a restarted process finds
+/// what an earlier one committed), or a fresh PostgreSQL database (`None` when
+/// `TEST_DATABASE_URL` is not set).
+pub async fn process_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}", dir.join("leadping.db").display())),
+        Backend::Postgres => tokio::task::spawn_blocking(fresh_postgres_database)
+            .await
+            .unwrap(),
+    }
+}
+
 impl ServerProcess {
     pub fn start(
         database_url: &str,
         data_dir: &std::path::Path,
         smtp_url: &str,
         send: bool,
+    ) -> ServerProcess {
+        Self::start_with(database_url, data_dir, smtp_url, send, &[])
+    }
+
+    /// [`ServerProcess::start`] with more environment variables (which win over its own).
+    pub fn start_with(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        smtp_url: &str,
+        send: bool,
+        env: &[(&str, &str)],
     ) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
@@ -483,6 +506,7 @@ impl ServerProcess {
             .env("LEADPING_DELIVERY_WAIT_MS", "0")
             .env("LEADPING_DELIVERY_POLL_MS", "50")
             .env("LEADPING_DELIVERY_LEASE_SECS", "2")
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the server binary starts");
@@ -515,6 +539,24 @@ impl ServerProcess {
                 .build()
                 .unwrap(),
         )
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) and waits up to `within` for the process to exit;
+    /// its exit status, or `None` if it was still running then (it is killed when dropped).
+    pub fn terminate(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM delivered");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -7,6 +7,8 @@ mod drift;
 mod helpers;
 mod interleavings;
 mod lifecycle;
+mod operations;
+mod own_postgres;
 mod schema;
 mod served;
 mod smtp;

@@ -60,6 +60,8 @@ struct Script {
     stalled: HashSet<String>,
     /// RCPT TOs held back so far.
     stalls: u32,
+    /// How long each message waits, once its data has arrived, for the relay's final reply.
+    slowness: std::time::Duration,
 }
 
 pub struct FakeSmtp {
@@ -135,6 +137,11 @@ impl FakeSmtp {
     /// it, so that a send held mid-way goes on if its client is still there.
     pub fn stall(&self, to: &str) {
         self.script.lock().unwrap().stalled.insert(to.to_string());
+    }
+
+    /// Makes every message wait `per_message` for the relay's final reply (a slow relay).
+    pub fn slow(&self, per_message: std::time::Duration) {
+        self.script.lock().unwrap().slowness = per_message;
     }
 
     pub fn unstall(&self, to: &str) {
@@ -227,6 +234,8 @@ async fn serve(stream: tokio::net::TcpStream, script: Arc<Mutex<Script>>) -> std
                         .unwrap_or(&line),
                 );
             }
+            let slowness = script.lock().unwrap().slowness;
+            tokio::time::sleep(slowness).await;
             script.lock().unwrap().received.push(Received {
                 to: std::mem::take(&mut to),
                 data,

@@ -1,0 +1,364 @@
+//! What operators rely on: a graceful shutdown that loses and repeats nothing, and a delivery
+//! lease that a stalled worker cannot outlive.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use leadping_invitations::domain::Role;
+use leadping_invitations_client::types::CreateBusinessInvitationRequest;
+
+use crate::helpers::{
+    Backend, ServerProcess, delivery_settings, invitation_id, process_database, spawn_app_full,
+    temp_dir, token,
+};
+use crate::smtp::FakeSmtp;
+
+crate::on_both_databases!(
+    an_outcome_is_recorded_only_under_the_newest_claim_of_its_row,
+    sigterm_during_a_burst_answers_every_request_and_sends_every_email_once,
+);
+
+/// A worker stalls past its lease; another claims the row again. The stalled worker's outcome,
+/// whatever it is, changes nothing; the newer claim's is the one recorded.
+async fn an_outcome_is_recorded_only_under_the_newest_claim_of_its_row(backend: Backend) {
+    let mut settings = delivery_settings();
+    // No delivery loop of its own, and no wait for one: this test claims by hand.
+    settings.concurrency = 0;
+    settings.wait = StdDuration::ZERO;
+    let Some(t) = spawn_app_full(backend, Default::default(), settings).await else {
+        return;
+    };
+    let b = t.business("fence").await;
+    // Created through the API: queued, and (with no loop and no wait) not sent.
+    let id = crate::delivery::create(&t, &b, "ann@example.com").await.id;
+    let start = Utc::now();
+    let lease = Duration::seconds(60);
+    let stalled = t
+        .with_store(move |tx| tx.claim_outbox(start, start + lease, 10))
+        .await;
+    assert_eq!(stalled.len(), 1, "the create's email is claimed");
+    // The lease runs out while the first worker is stalled; a second worker claims the row.
+    let later = start + lease + Duration::seconds(1);
+    let newer = t
+        .with_store(move |tx| tx.claim_outbox(later, later + lease, 10))
+        .await;
+    assert_eq!(newer.len(), 1, "the lapsed claim is claimed again");
+    let (stalled, newer) = (stalled[0].clone(), newer[0].clone());
+    assert_eq!(stalled.id, newer.id);
+    assert_ne!(stalled.claim, newer.claim, "each claim has its own fence");
+
+    // Whatever the stalled worker comes back with is refused, and leaves the row as it was.
+    let (s, now) = (stalled.clone(), later + Duration::seconds(1));
+    let refused = t
+        .with_store(move |tx| {
+            Ok([
+                tx.outbox_failed(&s, now, "550 refused")?,
+                tx.outbox_retry(&s, now, "451 later")?,
+                tx.outbox_release(&s)?,
+                tx.outbox_delivered(&s, now)?,
+            ])
+        })
+        .await;
+    assert_eq!(refused, [false; 4], "a lapsed claim records nothing");
+    let row_id = stalled.id;
+    let state = t
+        .with_store(move |tx| tx.outbox_state(row_id))
+        .await
+        .unwrap();
+    assert!(!state.delivered && !state.failed && !state.superseded);
+    assert_eq!(state.attempts, 0);
+    assert_eq!(state.last_error, None);
+    // Nor is the row due for anyone else: the newer claim still holds it.
+    let none = t
+        .with_store(move |tx| tx.claim_outbox(now, now + lease, 10))
+        .await;
+    assert!(none.is_empty(), "the newer claim's lease still holds");
+
+    // The newer claim records its outcome.
+    let n = newer.clone();
+    assert!(t.with_store(move |tx| tx.outbox_delivered(&n, now)).await);
+    let state = t
+        .with_store(move |tx| tx.outbox_state(row_id))
+        .await
+        .unwrap();
+    assert!(state.delivered && !state.failed);
+    assert_eq!(state.attempts, 1);
+    // The invitation's newest email is still this one.
+    let iid = invitation_id(&id);
+    assert_eq!(
+        t.with_store(move |tx| tx.latest_outbox_id(&iid)).await,
+        Some(row_id)
+    );
+}
+
+/// SIGTERM while creates are waiting for their emails' first attempt at a slow relay: every
+/// request is answered, the process exits on its own well within its grace, and every email
+/// is sent exactly once; the ones it had not sent go out at once from the next process, with no
+/// claim left to wait out (the lease here is a minute).
+async fn sigterm_during_a_burst_answers_every_request_and_sends_every_email_once(backend: Backend) {
+    let dir = temp_dir("sigterm");
+    let Some(database_url) = process_database(backend, &dir).await else {
+        return;
+    };
+    let smtp = FakeSmtp::start().await;
+    smtp.slow(StdDuration::from_millis(300));
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_t",
+        "Term Inc",
+        vec![("usr_t".into(), "owner@term.example.com".into(), Role::Owner)],
+        1,
+    )
+    .await
+    .unwrap();
+    let env = [
+        ("LEADPING_DELIVERY_WAIT_MS", "1500"),
+        ("LEADPING_DELIVERY_LEASE_SECS", "60"),
+        ("LEADPING_SHUTDOWN_GRACE_SECS", "20"),
+        ("LEADPING_LOG_LEVEL", "info"),
+    ];
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let mut first =
+        tokio::task::spawn_blocking(move || ServerProcess::start_with(&url, &d, &s, true, &env))
+            .await
+            .unwrap();
+    let client = first.client(&token("biz_t", "usr_t", "Owner"));
+    let n = 24;
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .create_business_invitation()
+                    .body(CreateBusinessInvitationRequest {
+                        email: format!("person{i}@example.com"),
+                        role: None,
+                    })
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    // Every request has arrived and most are waiting for their email (4 sends at a time, 300 ms
+    // each: the last of 24 would go out after about 1.8 s).
+    tokio::time::sleep(StdDuration::from_millis(700)).await;
+    let sent_before = smtp.received().len();
+    assert!(sent_before < n, "the burst is still under way at SIGTERM");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = first.terminate(StdDuration::from_secs(15));
+        (status, first)
+    })
+    .await
+    .unwrap();
+    let (status, first) = status;
+    let status = status.expect("the process exits on SIGTERM within 15 s");
+    assert!(status.success(), "a graceful shutdown exits 0: {status:?}");
+    for call in calls {
+        let answer = call.await.unwrap();
+        assert!(
+            answer.is_ok(),
+            "a request under way at SIGTERM is answered: {answer:?}"
+        );
+    }
+    drop(first);
+
+    // The next process sends the rest at once: nothing waits for a minute's lease to lapse.
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let second = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while smtp.received().len() < n && std::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    // Give a duplicate the chance to show up.
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    for i in 0..n {
+        let to = format!("person{i}@example.com");
+        assert_eq!(
+            smtp.received_for(&to).len(),
+            1,
+            "{to}: sent exactly once across the shutdown"
+        );
+    }
+    drop((second, seed));
+    if backend == Backend::Postgres {
+        crate::helpers::drop_postgres_database(&database_url);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `GET /health/live` always answers 200; `GET /health/ready` 200 with every check passing.
+/// Neither needs a token, and neither is part of the API document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_checks_answer_without_a_token_and_stay_out_of_the_contract() {
+    let Some(t) = crate::helpers::spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let live = t
+        .http
+        .get(format!("{}/health/live", t.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = t
+        .http
+        .get(format!("{}/health/ready", t.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["store"], "ok", "{body}");
+    assert_eq!(body["delivery"], "running", "{body}");
+    let contract: serde_json::Value =
+        serde_json::from_str(leadping_invitations::OPENAPI_JSON).unwrap();
+    assert!(
+        contract["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|p| !p.starts_with("/health")),
+        "health checks are not API operations"
+    );
+    // A stopped delivery loop makes the replica not ready.
+    t.delivery.stop();
+    assert!(
+        t.eventually(5, async || {
+            let r = t
+                .http
+                .get(format!("{}/health/ready", t.base_url))
+                .send()
+                .await
+                .unwrap();
+            r.status() == 503
+        })
+        .await,
+        "not ready once the delivery loop has stopped"
+    );
+}
+
+/// The test's own PostgreSQL stops under a running server: requests answer 503 with a problem
+/// and Retry-After within about the database timeout (not 500, not after 10 s), readiness goes
+/// false, and once the database is back everything recovers without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_restart() {
+    let Some(pg) = tokio::task::spawn_blocking(crate::own_postgres::OwnPostgres::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let url = pg.url();
+    let seed = crate::helpers::app_on(&url).await;
+    seed.create_business(
+        "biz_o",
+        "Outage Inc",
+        vec![(
+            "usr_o".into(),
+            "owner@outage.example.com".into(),
+            Role::Owner,
+        )],
+        1,
+    )
+    .await
+    .unwrap();
+    drop(seed);
+    let smtp = FakeSmtp::start().await;
+    let dir = temp_dir("outage");
+    let (u, d, s) = (url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&u, &d, &s, true))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", token("biz_o", "usr_o", "Owner"));
+    let list = || {
+        http.get(format!("{}/businesses/me/invitations", server.base_url))
+            .header("authorization", &auth)
+            .send()
+    };
+    let ready = || http.get(format!("{}/health/ready", server.base_url)).send();
+    assert_eq!(list().await.unwrap().status(), 200);
+    assert_eq!(ready().await.unwrap().status(), 200);
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let answer = list().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(answer.status(), 503, "a database outage is a 503");
+    assert!(
+        took < StdDuration::from_secs(5),
+        "answered within about the database timeout (1 s), took {took:?}"
+    );
+    let retry_after: u64 = answer.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(problem["status"], 503, "{problem}");
+    let create = http
+        .post(format!("{}/businesses/me/invitations", server.base_url))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 503, "a write during the outage is a 503");
+    let not_ready = ready().await.unwrap();
+    assert_eq!(not_ready.status(), 503);
+    let body: serde_json::Value = not_ready.json().await.unwrap();
+    assert_eq!(body["store"], "unavailable", "{body}");
+
+    let _pg = tokio::task::spawn_blocking(move || {
+        pg.resume();
+        pg
+    })
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    loop {
+        let status = list().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while the database comes back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recovered without a restart"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let created = http
+        .post(format!("{}/businesses/me/invitations", server.base_url))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200, "writes work again");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
+    while smtp.received_for("ann@example.com").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery loop recovered too"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
+    while ready().await.unwrap().status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "ready again");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
