@@ -194,12 +194,30 @@ impl MailArgs {
     }
 }
 
-/// The application over the configured database, migrated.
+/// The application over the configured database, migrated. While the database is unavailable
+/// (down, unreachable, still starting: [`crate::store::StoreError::is_outage`]) it waits and
+/// tries again, up to every ten seconds, saying so on stderr, rather than exit: a replica started
+/// during an outage comes up when the database does. Anything else (a bad URL, a schema this
+/// build cannot read) ends the start at once.
 pub async fn app(data: &DataArgs, policy: &PolicyArgs) -> anyhow::Result<App> {
-    let url = data.database_url();
     let timeout = std::time::Duration::from_millis(data.database_timeout_ms);
-    let store =
-        tokio::task::spawn_blocking(move || Store::open_with_timeout(&url, timeout)).await??;
+    let mut wait = std::time::Duration::from_millis(250);
+    let store = loop {
+        let url = data.database_url();
+        match tokio::task::spawn_blocking(move || Store::open_with_timeout(&url, timeout)).await? {
+            Ok(store) => break store,
+            Err(e) if e.is_outage() => {
+                eprintln!(
+                    "waiting for the database ({}): {e}; trying again in {} ms",
+                    data.database_url_redacted(),
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     Ok(App::new(store, policy.policy(), data.token_key()?))
 }
 

@@ -242,7 +242,8 @@ async fn health_checks_answer_without_a_token_and_stay_out_of_the_contract() {
 
 /// The test's own PostgreSQL stops under a running server: requests answer 503 with a problem
 /// and Retry-After within about the database timeout (not 500, not after 10 s), readiness goes
-/// false, and once the database is back everything recovers without a restart.
+/// false, and once the database is back everything recovers without a restart. A replica
+/// started during an outage waits for the database, then serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_restart() {
     let Some(pg) = tokio::task::spawn_blocking(crate::own_postgres::OwnPostgres::start)
@@ -359,6 +360,39 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
         assert!(std::time::Instant::now() < deadline, "ready again");
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
-    drop(server);
+
+    // A replica started while the database is down waits for it instead of exiting, and
+    // serves once it is back.
+    let pg = tokio::task::spawn_blocking(move || {
+        _pg.stop();
+        _pg
+    })
+    .await
+    .unwrap();
+    let (u, d, s) = (url.clone(), dir.clone(), smtp.url());
+    let starting = tokio::task::spawn_blocking(move || ServerProcess::start(&u, &d, &s, true));
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    assert!(
+        !starting.is_finished(),
+        "no replica serves without its database"
+    );
+    let _pg = tokio::task::spawn_blocking(move || {
+        pg.resume();
+        pg
+    })
+    .await
+    .unwrap();
+    let late = tokio::time::timeout(StdDuration::from_secs(20), starting)
+        .await
+        .expect("the waiting replica starts once the database is back")
+        .unwrap();
+    let answer = http
+        .get(format!("{}/businesses/me/invitations", late.base_url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    drop((server, late));
     let _ = std::fs::remove_dir_all(dir);
 }
