@@ -281,6 +281,12 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
             .send()
     };
     let ready = || http.get(format!("{}/health/ready", server.base_url)).send();
+    let create = || {
+        http.post(format!("{}/businesses/me/invitations", server.base_url))
+            .header("authorization", &auth)
+            .json(&serde_json::json!({"email": "ann@example.com"}))
+            .send()
+    };
     assert_eq!(list().await.unwrap().status(), 200);
     assert_eq!(ready().await.unwrap().status(), 200);
 
@@ -307,14 +313,8 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
     assert_eq!(answer.headers()["content-type"], "application/problem+json");
     let problem: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(problem["status"], 503, "{problem}");
-    let create = http
-        .post(format!("{}/businesses/me/invitations", server.base_url))
-        .header("authorization", &auth)
-        .json(&serde_json::json!({"email": "ann@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(create.status(), 503, "a write during the outage is a 503");
+    let refused = create().await.unwrap();
+    assert_eq!(refused.status(), 503, "a write during the outage is a 503");
     let not_ready = ready().await.unwrap();
     assert_eq!(not_ready.status(), 503);
     let body: serde_json::Value = not_ready.json().await.unwrap();
@@ -339,13 +339,7 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
         );
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
-    let created = http
-        .post(format!("{}/businesses/me/invitations", server.base_url))
-        .header("authorization", &auth)
-        .json(&serde_json::json!({"email": "ann@example.com"}))
-        .send()
-        .await
-        .unwrap();
+    let created = create().await.unwrap();
     assert_eq!(created.status(), 200, "writes work again");
     let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
     while smtp.received_for("ann@example.com").is_empty() {
