@@ -390,3 +390,191 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
     drop((server, late));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Two server processes on one PostgreSQL take creates and resends at once; one is SIGKILLed
+/// mid-run. Every request that got a 200 is stored; every stored invitation's newest email is
+/// delivered (its Message-ID at the relay; a copy twice only where the killed process may have
+/// sent it before recording it, at least once being the outbox's promise); an Idempotency-Key
+/// replays across replicas; the daily cap holds across both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_one_killed_mid_run_lose_nothing_and_hold_every_limit() {
+    let Some(database_url) = tokio::task::spawn_blocking(crate::helpers::fresh_postgres_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let smtp = FakeSmtp::start().await;
+    smtp.slow(StdDuration::from_millis(30));
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_k",
+        "Kill Inc",
+        vec![("usr_k".into(), "owner@kill.example.com".into(), Role::Owner)],
+        1,
+    )
+    .await
+    .unwrap();
+    let cap = 45;
+    let cap_text = cap.to_string();
+    let env = [
+        ("LEADPING_RESEND_COOLDOWN_SECS", "0"),
+        ("LEADPING_DAILY_EMAIL_CAP", cap_text.as_str()),
+    ];
+    let dir = temp_dir("replicas-kill");
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let env_owned: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env_owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        (
+            ServerProcess::start_with(&url, &d, &s, true, &env),
+            ServerProcess::start_with(&url, &d, &s, true, &env),
+        )
+    })
+    .await
+    .unwrap();
+    let tok = token("biz_k", "usr_k", "Owner");
+    let (ca, cb) = (a.client(&tok), b.client(&tok));
+    // One Idempotency-Key, one request at each replica: one invitation.
+    let mut answers = Vec::new();
+    for client in [&ca, &cb] {
+        let answer = client
+            .create_business_invitation()
+            .idempotency_key("shared-key")
+            .body(CreateBusinessInvitationRequest {
+                email: "shared@example.com".into(),
+                role: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        answers.push(answer);
+    }
+    let (first, again) = (&answers[0], &answers[1]);
+    assert_eq!(first.id, again.id, "the key replays on the other replica");
+
+    // Creates at both at once; the first replica is killed while they run.
+    let creates: Vec<_> = (0..30)
+        .map(|i| {
+            let client = if i % 2 == 0 { ca.clone() } else { cb.clone() };
+            tokio::spawn(async move {
+                tokio::time::sleep(StdDuration::from_millis(10 * i)).await;
+                let r = client
+                    .create_business_invitation()
+                    .body(CreateBusinessInvitationRequest {
+                        email: format!("person{i}@example.com"),
+                        role: None,
+                    })
+                    .send()
+                    .await;
+                r.ok().map(|r| r.into_inner().id)
+            })
+        })
+        .collect();
+    tokio::time::sleep(StdDuration::from_millis(150)).await;
+    tokio::task::spawn_blocking(move || a.kill()).await.unwrap();
+    let mut stored = vec![first.id.clone()];
+    for call in creates {
+        if let Some(id) = call.await.unwrap() {
+            stored.push(id);
+        }
+    }
+    assert!(stored.len() > 10, "most creates answered: {}", stored.len());
+
+    // Resends at the survivor until the daily cap, shared with the creates, refuses them.
+    let mut resent = 0;
+    let mut capped = 0;
+    for id in stored.iter().cycle().take(40) {
+        match cb
+            .resend_business_invitation()
+            .invitation_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => resent += 1,
+            Err(leadping_invitations_client::Error::ErrorResponse(r)) if r.status() == 429 => {
+                capped += 1
+            }
+            Err(e) => panic!("resend: {e:?}"),
+        }
+    }
+    assert!(capped > 0 && resent > 0, "resent {resent}, capped {capped}");
+    let business = crate::helpers::business_id("biz_k");
+    let day = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let emails = seed
+        .store
+        .transaction(move |tx| tx.emails_on(&business, day))
+        .await
+        .unwrap();
+    assert_eq!(
+        emails, cap,
+        "the cap held across both replicas, to the email"
+    );
+
+    // Every answered invitation is stored, and its newest email is delivered (the killed
+    // replica's claims lapse after the 2 s lease and are sent by the survivor).
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    for id in &stored {
+        let (business, iid) = (crate::helpers::business_id("biz_k"), invitation_id(id));
+        let record = seed
+            .store
+            .transaction(move |tx| {
+                let record = tx.invitation(&business, &iid)?;
+                let newest = tx.latest_outbox_id(&iid)?;
+                Ok::<_, leadping_invitations::store::StoreError>((record, newest))
+            })
+            .await
+            .unwrap();
+        let (record, newest) = record;
+        assert!(record.is_some(), "{id}: answered 200, so stored");
+        let newest = newest.expect("an email for every invitation");
+        let wanted = format!("<outbox-{newest}.{id}@");
+        loop {
+            let at_relay = smtp
+                .received()
+                .iter()
+                .filter(|m| {
+                    m.header("Message-ID")
+                        .is_some_and(|h| h.starts_with(&wanted))
+                })
+                .count();
+            if at_relay > 0 {
+                assert!(at_relay <= 2, "{wanted}: sent {at_relay} times");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id}: its newest email ({wanted}) reached the relay"
+            );
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+    }
+    // Copies of one message: only what the killed replica may have sent without recording.
+    let mut ids: Vec<String> = smtp
+        .received()
+        .iter()
+        .filter_map(|m| m.header("Message-ID"))
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert!(
+        total - ids.len() <= 4,
+        "at most the killed replica's sends in flight (4) went twice: {} copies",
+        total - ids.len()
+    );
+    drop((b, seed));
+    crate::helpers::drop_postgres_database(&database_url);
+    let _ = std::fs::remove_dir_all(dir);
+}
