@@ -98,6 +98,9 @@ impl PolicyArgs {
     }
 }
 
+/// The accept page of a local set-up: fine for the demo, wrong for anyone's real inbox.
+pub const DEFAULT_ACCEPT_URL: &str = "http://localhost:3000/invitations/accept";
+
 /// Invitation email.
 #[derive(Clone, Debug, clap::Args)]
 pub struct MailArgs {
@@ -119,7 +122,7 @@ pub struct MailArgs {
     #[arg(
         long,
         env = "LEADPING_ACCEPT_URL",
-        default_value = "http://localhost:3000/invitations/accept"
+        default_value = DEFAULT_ACCEPT_URL
     )]
     pub accept_url: String,
     /// How long a create or resend waits for its email's first delivery attempt (ms).
@@ -337,6 +340,112 @@ fn secret_in(dir: &Path, name: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Where the server runs: `development` allows the local defaults that make `serve` work with
+/// nothing configured; `production` refuses each of them ([`production_refusals`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// What `serve --production` would otherwise fall back on, as one line per default in force,
+/// each naming what to set instead. Empty when nothing local is left. Never includes a value.
+pub fn production_refusals(
+    auth: &AuthArgs,
+    data: &DataArgs,
+    mail: &MailArgs,
+    demo: bool,
+) -> Vec<String> {
+    let mut refusals = Vec::new();
+    if auth.jwt_secret.is_none() && auth.jwt_public_keys.is_empty() && auth.jwt_jwks.is_none() {
+        refusals.push(
+            "no JWT key is configured, so a secret would be generated into the data directory: \
+             set LEADPING_JWT_PUBLIC_KEYS or LEADPING_JWT_JWKS (your identity provider's keys), \
+             or LEADPING_JWT_SECRET"
+                .to_string(),
+        );
+    }
+    if data.token_key.is_none() {
+        refusals.push(
+            "LEADPING_TOKEN_KEY is not set, so an acceptance-token key would be generated into \
+             the data directory (and differ between replicas): set it, the same on every replica"
+                .to_string(),
+        );
+    }
+    if mail.smtp_url.is_none() {
+        refusals.push(
+            "LEADPING_SMTP_URL is not set, so invitation emails would be written as files \
+             instead of sent: set it to your relay (smtps://user:pass@host:465)"
+                .to_string(),
+        );
+    }
+    if let Some(why) = local_database(&data.database_url()) {
+        refusals.push(format!(
+            "the database is {why}: set LEADPING_DATABASE_URL to a PostgreSQL database, or to \
+             a SQLite file on lasting storage"
+        ));
+    }
+    if let Some(why) = local_accept_url(&mail.accept_url) {
+        refusals.push(format!(
+            "LEADPING_ACCEPT_URL {why}: set it to your public accept page \
+             (https://app.example.com/invitations/accept)"
+        ));
+    }
+    if demo {
+        refusals.push("--demo seeds demo businesses and prints their tokens: leave it off".into());
+    }
+    refusals
+}
+
+/// Why a database URL is a local default: SQLite in memory or inside a temporary directory.
+fn local_database(url: &str) -> Option<String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    if path.is_empty() || path.contains(":memory:") {
+        return Some("SQLite in memory (lost when the process ends)".into());
+    }
+    let path = std::path::absolute(Path::new(path)).ok()?;
+    let temporary = [
+        std::env::temp_dir(),
+        "/tmp".into(),
+        "/var/tmp".into(),
+        "/dev/shm".into(),
+    ];
+    temporary
+        .iter()
+        .any(|t| path.starts_with(t))
+        .then(|| "SQLite inside a temporary directory (cleared on reboot)".into())
+}
+
+/// Why an accept URL is a local default: the built-in one, or a host only this machine reaches.
+fn local_accept_url(url: &str) -> Option<&'static str> {
+    if url == DEFAULT_ACCEPT_URL {
+        return Some("is the built-in local default");
+    }
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .unwrap_or(host)
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    local.then_some("points at this machine, which recipients cannot reach")
+}
+
 /// The keys `serve` trusts.
 pub fn auth_settings(auth: &AuthArgs, data: &DataArgs) -> anyhow::Result<AuthSettings> {
     let has_public = !auth.jwt_public_keys.is_empty() || auth.jwt_jwks.is_some();
@@ -401,6 +510,80 @@ mod tests {
         );
         assert!(file_settings("nested = { a = 1 }").is_err());
         assert!(file_settings("not toml").is_err());
+    }
+
+    fn args(
+        smtp: Option<&str>,
+        database_url: Option<&str>,
+        accept_url: &str,
+    ) -> (AuthArgs, DataArgs, MailArgs) {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct All {
+            #[command(flatten)]
+            auth: AuthArgs,
+            #[command(flatten)]
+            data: DataArgs,
+            #[command(flatten)]
+            mail: MailArgs,
+        }
+        let mut argv = vec!["serve".to_string(), format!("--accept-url={accept_url}")];
+        argv.extend(smtp.map(|u| format!("--smtp-url={u}")));
+        argv.extend(database_url.map(|u| format!("--database-url={u}")));
+        let all = All::try_parse_from(argv).unwrap();
+        (all.auth, all.data, all.mail)
+    }
+
+    #[test]
+    fn production_refuses_each_local_default_by_name_and_accepts_a_full_configuration() {
+        // Nothing configured: every local default is named, with what to set.
+        let (auth, data, mail) = args(None, None, DEFAULT_ACCEPT_URL);
+        let refusals = production_refusals(&auth, &data, &mail, true);
+        let all = refusals.join("\n");
+        for setting in [
+            "LEADPING_JWT_SECRET",
+            "LEADPING_TOKEN_KEY",
+            "LEADPING_SMTP_URL",
+            "LEADPING_ACCEPT_URL",
+            "--demo",
+        ] {
+            assert!(all.contains(setting), "{setting} not named in:\n{all}");
+        }
+        // The default database is a relative path: lasting unless the process runs in /tmp.
+        let (mut auth, mut data, mut mail) = args(
+            Some("smtps://u:p@relay.example.com:465"),
+            Some("postgres://app:s3cret@db/leadping"),
+            "https://app.example.com/invitations/accept",
+        );
+        auth.jwt_secret = Some("s".repeat(40));
+        data.token_key = Some("k".repeat(40));
+        assert_eq!(
+            production_refusals(&auth, &data, &mail, false),
+            Vec::<String>::new()
+        );
+        // Each one alone is caught.
+        for (url, local) in [
+            ("sqlite::memory:", true),
+            ("sqlite:///tmp/x/leadping.db", true),
+            ("sqlite:///var/lib/leadping/leadping.db", false),
+            ("postgres://db/leadping", false),
+        ] {
+            data.database_url = Some(url.into());
+            let refused = production_refusals(&auth, &data, &mail, false);
+            assert_eq!(refused.len(), usize::from(local), "{url}: {refused:?}");
+        }
+        data.database_url = None;
+        for (url, local) in [
+            ("http://127.0.0.1:8080/accept", true),
+            ("https://localhost/accept", true),
+            ("http://[::1]:3000/accept", true),
+            ("https://app.localhost/accept", true),
+            ("https://app.example.com/accept", false),
+        ] {
+            mail.accept_url = url.into();
+            let refused = production_refusals(&auth, &data, &mail, false);
+            assert_eq!(refused.len(), usize::from(local), "{url}: {refused:?}");
+        }
     }
 
     #[test]

@@ -41,6 +41,21 @@ enum Command {
         /// With --demo: also write the demo's base URL, businesses, members and tokens as JSON.
         #[arg(long, requires = "demo")]
         demo_out: Option<PathBuf>,
+        /// Run in production: refuse to start while any local default is in force (a generated
+        /// JWT secret or token key, `.eml` files instead of a relay, SQLite in memory or in a
+        /// temporary directory, a local accept URL), naming what to set. Same as
+        /// `LEADPING_ENV=production`.
+        #[arg(long)]
+        production: bool,
+        /// `development` (the default: local defaults allowed) or `production` (see
+        /// `--production`).
+        #[arg(
+            long = "env",
+            env = "LEADPING_ENV",
+            value_enum,
+            default_value = "development"
+        )]
+        environment: config::Environment,
         /// Seconds a graceful shutdown (SIGTERM or SIGINT) gives requests and email sends under
         /// way to finish before the process exits anyway.
         #[arg(long, env = "LEADPING_SHUTDOWN_GRACE_SECS", default_value_t = 20,
@@ -159,11 +174,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
             demo,
             demo_out,
             shutdown_grace_secs,
+            production,
+            environment,
             auth,
             data,
             policy,
             mail,
         } => {
+            if production || environment == config::Environment::Production {
+                let refusals = config::production_refusals(&auth, &data, &mail, demo);
+                if !refusals.is_empty() {
+                    let lines: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
+                    anyhow::bail!(
+                        "refusing to start in production with local defaults:\n{}",
+                        lines.join("\n")
+                    );
+                }
+            }
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
             let settings = mail.settings()?;
             let log = server::logger(&log_level)?;

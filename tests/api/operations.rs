@@ -578,3 +578,66 @@ async fn two_replicas_one_killed_mid_run_lose_nothing_and_hold_every_limit() {
     crate::helpers::drop_postgres_database(&database_url);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `serve --production` with local defaults refuses to start, naming each setting to set and
+/// creating nothing; `LEADPING_ENV=production` with everything set starts and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn production_mode_refuses_local_defaults_by_name_and_starts_when_all_is_set() {
+    let dir = temp_dir("production");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
+        .args(["serve", "--production", "--bind", "127.0.0.1:0"])
+        .env("LEADPING_DATA_DIR", &dir)
+        .env_remove("LEADPING_ENV")
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success(), "refused to start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for setting in [
+        "LEADPING_JWT_SECRET",
+        "LEADPING_TOKEN_KEY",
+        "LEADPING_SMTP_URL",
+        "LEADPING_DATABASE_URL",
+        "LEADPING_ACCEPT_URL",
+    ] {
+        assert!(stderr.contains(setting), "{setting} named in:\n{stderr}");
+    }
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "a refused start creates nothing (no generated secret, no database)"
+    );
+
+    let Some(database_url) = process_database(Backend::Postgres, &dir).await else {
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    };
+    let smtp = FakeSmtp::start().await;
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start_with(
+            &url,
+            &d,
+            &s,
+            true,
+            &[
+                ("LEADPING_ENV", "production"),
+                (
+                    "LEADPING_ACCEPT_URL",
+                    "https://app.example.com/invitations/accept",
+                ),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let ready = reqwest::get(format!("{}/health/ready", server.base_url))
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "a fully configured production server serves"
+    );
+    drop(server);
+    crate::helpers::drop_postgres_database(&database_url);
+    let _ = std::fs::remove_dir_all(dir);
+}
