@@ -10,6 +10,7 @@ use leadping_invitations::auth::{self, Claims, Verifier};
 use leadping_invitations::config::{self, AuthArgs, DataArgs, MailArgs, PolicyArgs};
 use leadping_invitations::demo;
 use leadping_invitations::domain::Role;
+use leadping_invitations::logging::LogFormat;
 use leadping_invitations::server::{self, ServerSettings};
 use leadping_invitations::store::Store;
 
@@ -35,6 +36,9 @@ enum Command {
         /// Log level: trace, debug, info, warn, error or critical.
         #[arg(long, env = "LEADPING_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
         log_level: ConfigLoggingLevel,
+        /// Log lines as `json` (bunyan) or `text`; by default JSON in production, text otherwise.
+        #[arg(long, env = "LEADPING_LOG_FORMAT", value_enum)]
+        log_format: Option<LogFormat>,
         /// Seed two demo businesses with members and invitations, and print a token per member.
         #[arg(long)]
         demo: bool,
@@ -171,6 +175,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve {
             bind,
             log_level,
+            log_format,
             demo,
             demo_out,
             shutdown_grace_secs,
@@ -181,7 +186,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             policy,
             mail,
         } => {
-            if production || environment == config::Environment::Production {
+            let production = production || environment == config::Environment::Production;
+            if production {
+                // Before anything is created: a refused start leaves nothing behind.
                 let refusals = config::production_refusals(&auth, &data, &mail, demo);
                 if !refusals.is_empty() {
                     let lines: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
@@ -193,7 +200,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
             let settings = mail.settings()?;
-            let log = server::logger(&log_level)?;
+            let format = log_format.unwrap_or(if production {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            });
+            let log = leadping_invitations::logging::logger_in(&log_level, format)?;
             let mut app = config::app(&data, &policy).await?;
             app.delivery_wait = settings.wait;
             app.log = log.clone();
@@ -205,7 +217,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let server = server::start(
                 &ServerSettings {
                     bind,
-                    log_level: log_level.clone(),
+                    log: log.clone(),
                 },
                 context,
             )?;

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dropshot::{
-    ApiDescription, ConfigDropshot, ConfigLoggingLevel, ErrorRenderer, HttpError, HttpServer,
-    RequestContext, ServerBuilder,
+    ApiDescription, ConfigDropshot, ErrorRenderer, HttpError, HttpServer, RequestContext,
+    ServerBuilder,
 };
 use http::{Method, Response, StatusCode, Uri};
 
@@ -26,7 +26,8 @@ pub const REQUEST_BODY_MAX_BYTES: usize = 16 * 1024;
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
     pub bind: SocketAddr,
-    pub log_level: ConfigLoggingLevel,
+    /// The process's logger (one writer thread for the whole process).
+    pub log: slog::Logger,
 }
 
 /// The full API this server serves: the generated trait's operations, `GET /openapi.json`, the
@@ -122,7 +123,7 @@ pub fn start(
     settings: &ServerSettings,
     context: ApiContext,
 ) -> anyhow::Result<HttpServer<ApiContext>> {
-    let log = logger(&settings.log_level)?;
+    let log = settings.log.clone();
     let config = ConfigDropshot {
         bind_address: settings.bind,
         default_request_body_max_bytes: REQUEST_BODY_MAX_BYTES,

@@ -118,7 +118,7 @@ pub async fn spawn_app_full(
     .unwrap();
     let settings = ServerSettings {
         bind: "127.0.0.1:0".parse().unwrap(),
-        log_level: ConfigLoggingLevel::Warn,
+        log: server::logger(&ConfigLoggingLevel::Warn).unwrap(),
     };
     let context = ApiContext {
         verifier,
