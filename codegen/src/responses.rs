@@ -333,10 +333,17 @@ pub fn generate(
         }
         impl ::dropshot::HttpResponse for #name {
             fn to_result(self) -> ::std::result::Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
-                match self {
+                let mut response = match self {
                     #success_result,
                     #(#to_result),*
-                }
+                }?;
+                // The request's log line names the operation (and, for a problem, its type).
+                response
+                    .extensions_mut()
+                    .get_or_insert_default::<::dropshot::LogFields>()
+                    .0
+                    .insert(0, ("operation_id", #operation_id.to_string()));
+                ::std::result::Result::Ok(response)
             }
             fn response_metadata() -> ::dropshot::ApiEndpointResponse {
                 let mut metadata = <::dropshot::HttpResponseHeaders<#stock_ty, RequestIdHeader> as ::dropshot::HttpResponse>::response_metadata();
@@ -863,14 +870,22 @@ pub fn support(shared: &Shared, cfg: &Config) -> Result<TokenStream, GenError> {
             body: &ErrorBody,
             headers: ::http::HeaderMap,
         ) -> ::std::result::Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
-            let body = ::serde_json::to_string(body)
+            let body = ::serde_json::to_value(body)
                 .map_err(|e| ::dropshot::HttpError::for_internal_error(e.to_string()))?;
+            let problem_type = body
+                .get("type")
+                .and_then(::serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let mut response = ::http::Response::builder()
                 .status(status)
                 .header(::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)
-                .body(::dropshot::Body::from(body))
+                .body(::dropshot::Body::from(body.to_string()))
                 .map_err(|e| ::dropshot::HttpError::for_internal_error(e.to_string()))?;
             response.headers_mut().extend(headers);
+            response
+                .extensions_mut()
+                .insert(::dropshot::LogFields(::std::vec![("problem_type", problem_type)]));
             ::std::result::Result::Ok(response)
         }
 

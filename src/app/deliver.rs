@@ -45,6 +45,17 @@ pub struct DeliverySettings {
     pub accept_url: String,
 }
 
+/// The relay's reply code in a failed send's reason, as lettre words it ("permanent error
+/// (550): ..."); `None` when the failure was not a reply (a refused connection, a timeout).
+fn reply_code(reason: &str) -> Option<u16> {
+    reason.match_indices('(').find_map(|(at, _)| {
+        let code = reason.get(at + 1..at + 4)?;
+        (reason.get(at + 4..at + 5) == Some(")") && code.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| code.parse().ok())
+            .flatten()
+    })
+}
+
 /// The longest the loop waits after a store failure before it tries again.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -248,6 +259,18 @@ impl DeliveryLoop {
         record: Option<InvitationRecord>,
     ) -> Result<(OutboxId, Option<Arc<Recorded>>), StoreError> {
         let outcome = self.send(&row, record.as_ref()).await;
+        let (kind, reason) = match &outcome {
+            SendOutcome::Accepted => ("accepted", None),
+            SendOutcome::Permanent(why) => ("refused", Some(why.as_str())),
+            SendOutcome::Transient(why) => ("deferred", Some(why.as_str())),
+        };
+        slog::info!(self.app.log, "delivery attempt";
+            "outbox_id" => row.id.0,
+            "invitation_id" => row.invitation_id.as_str(),
+            "attempt" => row.attempts + 1,
+            "outcome" => kind,
+            "reply_code" => reason.and_then(reply_code),
+            "reason" => reason);
         let retry = RetryPolicy {
             max_attempts: self.settings.max_attempts,
             base: self.settings.retry_base,
@@ -324,5 +347,26 @@ impl DeliveryLoop {
             })
             .await?;
         Ok((id, recorded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reply_code;
+
+    #[test]
+    fn the_reply_code_is_read_from_lettres_wording_and_only_from_it() {
+        assert_eq!(
+            reply_code("the mail server refused the message: permanent error (550): No such user"),
+            Some(550)
+        );
+        assert_eq!(
+            reply_code(
+                "the mail server could not take the message now: transient error (451): later"
+            ),
+            Some(451)
+        );
+        assert_eq!(reply_code("connection refused (os error 111)"), None);
+        assert_eq!(reply_code("the relay did not finish within 30 s"), None);
     }
 }

@@ -267,8 +267,17 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// An email address that parsed (RFC 5322 addr-spec, through the `email_address` crate); the only
-/// way to get one is [`EmailAddress::parse`].
+/// An email address that parsed (RFC 5322 addr-spec, through the `email_address` crate) and that
+/// this server accepts as an invitation's recipient; the only way to get one is
+/// [`EmailAddress::parse`].
+///
+/// Stricter than the RFC on purpose: the local part is an ASCII dot-atom (letters, digits and
+/// ``!#$%&'*+/=?^_`{|}~-``, dots between them; no quoted strings, no spaces, no control,
+/// invisible or non-ASCII characters), the domain a DNS host name of at least two labels (ASCII
+/// letters, digits and hyphens; an internationalised domain in its `xn--` form; no IP
+/// literals). What that refuses is legal but either undeliverable through most relays (UTF-8
+/// local parts need SMTPUTF8) or a way to look different while reading the same (a zero-width
+/// space made `a\u{200b}@x.com` a second invitation for `a@x.com`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmailAddress(String);
 
@@ -278,12 +287,46 @@ impl EmailAddress {
         if trimmed.len() > 254 {
             return Err("the email address is longer than 254 characters".to_string());
         }
+        if let Some(c) = trimmed
+            .chars()
+            .find(|c| !c.is_ascii_graphic() || c.is_ascii_control())
+        {
+            return Err(format!(
+                "{trimmed:?} contains {c:?} (U+{:04X}): only printable ASCII is accepted; write an internationalised domain in its xn-- form",
+                u32::from(c)
+            ));
+        }
         let parsed: email_address::EmailAddress = trimmed
             .parse()
             .map_err(|e| format!("{trimmed:?} is not an email address: {e}"))?;
-        if !parsed.domain().contains('.') {
-            // `user@localhost` is valid syntax but never a recipient we can invite.
-            return Err(format!("{trimmed:?} has no public domain"));
+        let (local, domain) = (parsed.local_part(), parsed.domain());
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        if local.len() > 64
+            || local
+                .split('.')
+                .any(|atom| atom.is_empty() || !atom.chars().all(atext))
+        {
+            return Err(format!(
+                "{trimmed:?}: the part before @ must be letters, digits and !#$%&'*+/=?^_`{{|}}~- with single dots between them (at most 64 characters)"
+            ));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let tld_ok = labels
+            .last()
+            .is_some_and(|t| t.chars().any(|c| c.is_ascii_alphabetic()));
+        if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+            // `user@localhost` and `user@[10.0.0.1]` are valid syntax, but never a recipient
+            // we can invite.
+            return Err(format!(
+                "{trimmed:?} has no public domain: write a host name such as example.com (no IP addresses)"
+            ));
         }
         Ok(EmailAddress(parsed.email().to_string()))
     }
@@ -320,8 +363,34 @@ mod email_tests {
             "ann@@example.com",
             "ann@localhost",
             "a b@example.com",
+            // Invisible, control and non-ASCII characters.
+            "a\u{200b}@example.com",
+            "ann@exa\u{200b}mple.com",
+            "\u{feff}ann@example.com",
+            "an\u{0007}n@example.com",
+            "\u{1F600}@example.com",
+            "ånn@example.com",
+            "ann@bücher.de",
+            // Quoted local parts, stray dots, IP literals, numeric top-level domains.
+            "\"a b\"@example.com",
+            ".ann@example.com",
+            "ann.@example.com",
+            "a..nn@example.com",
+            "ann@[192.168.0.1]",
+            "ann@[IPv6:::1]",
+            "ann@10.0.0.1",
+            "ann@-example.com",
+            "ann@example..com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "ann.lee+tag@example.com",
+            "o'brien@example.co.uk",
+            "x_y-z@sub.xn--bcher-kva.de",
+            "1234@example.com",
+        ] {
+            assert_eq!(EmailAddress::parse(good).unwrap().as_str(), good);
         }
     }
 }

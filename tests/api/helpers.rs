@@ -457,6 +457,8 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 pub struct ServerProcess {
     child: std::process::Child,
     pub base_url: String,
+    /// Every line the process has written to stderr so far (its log, after the banner).
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A database for server processes: a SQLite file in `dir` (so that a restarted process finds
@@ -522,8 +524,18 @@ impl ServerProcess {
             }
         };
         // Keep draining stderr so that the child never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        ServerProcess { child, base_url }
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        ServerProcess {
+            child,
+            base_url,
+            stderr,
+        }
     }
 
     pub fn client(&self, token: &str) -> leadping_invitations_client::Client {
@@ -557,6 +569,11 @@ impl ServerProcess {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         None
+    }
+
+    /// The lines the process has written to stderr since it started listening.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -16,6 +16,7 @@ use crate::smtp::FakeSmtp;
 crate::on_both_databases!(
     an_outcome_is_recorded_only_under_the_newest_claim_of_its_row,
     sigterm_during_a_burst_answers_every_request_and_sends_every_email_once,
+    no_credential_or_address_reaches_the_log_in_either_format,
 );
 
 /// A worker stalls past its lease; another claims the row again. The stalled worker's outcome,
@@ -640,4 +641,197 @@ async fn production_mode_refuses_local_defaults_by_name_and_starts_when_all_is_s
     drop(server);
     crate::helpers::drop_postgres_database(&database_url);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A full scenario, hostile requests included, in both log formats: no bearer token, acceptance
+/// token (nor its MAC), secret or email address appears in any log line; the lines that must be
+/// there are (one per request, naming its operation and, for a problem, its type; one per
+/// delivery attempt).
+async fn no_credential_or_address_reaches_the_log_in_either_format(backend: Backend) {
+    for format in ["json", "text"] {
+        let dir = temp_dir("log-grep");
+        let Some(database_url) = process_database(backend, &dir).await else {
+            return;
+        };
+        let smtp = FakeSmtp::start().await;
+        smtp.reject("refused.person@example.com");
+        let seed = crate::helpers::app_on(&database_url).await;
+        seed.create_business(
+            "biz_l",
+            "Log Inc",
+            vec![("usr_l".into(), "owner.l@example.com".into(), Role::Owner)],
+            1,
+        )
+        .await
+        .unwrap();
+        let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+        let env = [
+            ("LEADPING_LOG_FORMAT", format),
+            ("LEADPING_LOG_LEVEL", "info"),
+            ("LEADPING_DELIVERY_WAIT_MS", "2000"),
+        ];
+        let mut server = tokio::task::spawn_blocking(move || {
+            ServerProcess::start_with(&url, &d, &s, true, &env)
+        })
+        .await
+        .unwrap();
+        let base = server.base_url.clone();
+        let bearer = token("biz_l", "usr_l", "Owner");
+        let http = reqwest::Client::new();
+        let auth = format!("Bearer {bearer}");
+        let create = |email: &str| {
+            http.post(format!("{base}/businesses/me/invitations"))
+                .header("authorization", &auth)
+                .json(&serde_json::json!({ "email": email }))
+                .send()
+        };
+        let created: serde_json::Value = create("zed.person@example.com")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            create("refused.person@example.com").await.unwrap().status(),
+            200
+        );
+        // Refused addresses: invisible characters, no domain.
+        for bad in [
+            "zed\u{200b}@example.com",
+            "not-an-address@",
+            "x y@example.com",
+        ] {
+            assert_eq!(create(bad).await.unwrap().status(), 400, "{bad}");
+        }
+        let (b, i) = (crate::helpers::business_id("biz_l"), invitation_id(&id));
+        let record = seed
+            .store
+            .transaction(move |tx| tx.invitation(&b, &i))
+            .await
+            .unwrap()
+            .unwrap();
+        let acceptance = seed.token_of(&record);
+        let mac = acceptance.split_once('.').unwrap().1.to_string();
+        let get = |path: String| http.get(format!("{base}{path}")).send();
+        for path in [
+            format!("/businesses/invitations/token/{acceptance}"),
+            format!("/Businesses/Invitations/Token/{acceptance}"),
+            format!("/businesses/invitations/token/x?token={acceptance}"),
+            format!("/businesses/me/invitations?token={acceptance}&bearer={bearer}"),
+            format!("/nowhere/{acceptance}/zed.person@example.com"),
+        ] {
+            let status = get(path.clone()).await.unwrap().status();
+            assert!(
+                status.is_success() || status.is_client_error(),
+                "{path}: {status}"
+            );
+        }
+        // Forged, foreign and malformed credentials.
+        for header in [
+            format!("Bearer {bearer}x"),
+            format!("Bearer {}", &bearer[..bearer.len() - 4]),
+            format!("Basic {bearer}"),
+        ] {
+            let status = http
+                .get(format!("{base}/businesses/me/invitations"))
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 401);
+        }
+        let accepted = http
+            .post(format!("{base}/businesses/invitations/accept"))
+            .json(&serde_json::json!({ "token": acceptance, "email": "zed.person@example.com" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), 200);
+        let _ = http
+            .post(format!("{base}/businesses/invitations/accept"))
+            .json(&serde_json::json!({ "token": format!("{acceptance}0"), "email": "owner.l@example.com" }))
+            .send()
+            .await
+            .unwrap();
+        // Flush: a graceful stop writes every queued line.
+        let status = tokio::task::spawn_blocking(move || {
+            let status = server.terminate(StdDuration::from_secs(15));
+            (status, server)
+        })
+        .await
+        .unwrap();
+        let (status, server) = status;
+        assert!(status.is_some_and(|s| s.success()));
+        let lines = server.stderr_lines();
+        let log = lines.join("\n");
+        for secret in [
+            bearer.as_str(),
+            &bearer[bearer.len() - 20..],
+            acceptance.as_str(),
+            mac.as_str(),
+            crate::helpers::JWT_SECRET,
+            crate::helpers::TOKEN_KEY,
+            "zed.person@example.com",
+            "zed.person",
+            "refused.person",
+            "owner.l@example.com",
+            "zed\u{200b}@",
+            "not-an-address",
+        ] {
+            assert!(
+                !log.contains(secret),
+                "{format} log shows {secret:?}:\n{}",
+                lines
+                    .iter()
+                    .filter(|l| l.contains(secret))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        // The lines that must be there.
+        let completed: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("request completed"))
+            .collect();
+        assert!(
+            completed.len() >= 14,
+            "{format}: one line per request:\n{log}"
+        );
+        assert!(
+            completed
+                .iter()
+                .any(|l| l.contains("createBusinessInvitation")
+                    && l.contains("400")
+                    && l.contains("errors/validation")),
+            "{format}: a refused create names its operation and problem type:\n{log}"
+        );
+        let attempts: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("delivery attempt"))
+            .collect();
+        assert!(
+            attempts.iter().any(|l| l.contains("accepted"))
+                && attempts
+                    .iter()
+                    .any(|l| l.contains("refused") && l.contains("550")),
+            "{format}: one line per delivery attempt, with the relay's reply code:\n{log}"
+        );
+        if format == "json" {
+            for line in &completed {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                assert!(
+                    v["req_id"].is_string() && v["latency_us"].is_number(),
+                    "{line}"
+                );
+            }
+        }
+        drop((server, seed));
+        if backend == Backend::Postgres {
+            crate::helpers::drop_postgres_database(&database_url);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -256,14 +256,22 @@ fn problem_response(
     body: &ErrorBody,
     headers: ::http::HeaderMap,
 ) -> ::std::result::Result<::http::Response<::dropshot::Body>, ::dropshot::HttpError> {
-    let body = ::serde_json::to_string(body)
+    let body = ::serde_json::to_value(body)
         .map_err(|e| ::dropshot::HttpError::for_internal_error(e.to_string()))?;
+    let problem_type = body
+        .get("type")
+        .and_then(::serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut response = ::http::Response::builder()
         .status(status)
         .header(::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)
-        .body(::dropshot::Body::from(body))
+        .body(::dropshot::Body::from(body.to_string()))
         .map_err(|e| ::dropshot::HttpError::for_internal_error(e.to_string()))?;
     response.headers_mut().extend(headers);
+    response
+        .extensions_mut()
+        .insert(::dropshot::LogFields(::std::vec![("problem_type", problem_type)]));
     ::std::result::Result::Ok(response)
 }
 /// A response header as the document writes it, from the field of `H` that carries it
@@ -418,7 +426,7 @@ impl ::dropshot::HttpResponse for ListItemsResponse {
         ::http::Response<::dropshot::Body>,
         ::dropshot::HttpError,
     > {
-        match self {
+        let mut response = match self {
             Self::Ok(body) => {
                 ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseOk(body))
             }
@@ -436,7 +444,13 @@ impl ::dropshot::HttpResponse for ListItemsResponse {
                     ::http::HeaderMap::new(),
                 )
             }
-        }
+        }?;
+        response
+            .extensions_mut()
+            .get_or_insert_default::<::dropshot::LogFields>()
+            .0
+            .insert(0, ("operation_id", "listItems".to_string()));
+        ::std::result::Result::Ok(response)
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
         let mut metadata = <::dropshot::HttpResponseHeaders<
@@ -508,7 +522,7 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
         ::http::Response<::dropshot::Body>,
         ::dropshot::HttpError,
     > {
-        match self {
+        let mut response = match self {
             Self::Created(body) => {
                 ::dropshot::HttpResponse::to_result(
                     ::dropshot::HttpResponseCreated(body),
@@ -542,7 +556,13 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
                     ::http::HeaderMap::new(),
                 )
             }
-        }
+        }?;
+        response
+            .extensions_mut()
+            .get_or_insert_default::<::dropshot::LogFields>()
+            .0
+            .insert(0, ("operation_id", "createItem".to_string()));
+        ::std::result::Result::Ok(response)
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
         let mut metadata = <::dropshot::HttpResponseHeaders<
@@ -645,7 +665,7 @@ impl ::dropshot::HttpResponse for GetItemResponse {
         ::http::Response<::dropshot::Body>,
         ::dropshot::HttpError,
     > {
-        match self {
+        let mut response = match self {
             Self::Ok(body) => {
                 ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseOk(body))
             }
@@ -670,7 +690,13 @@ impl ::dropshot::HttpResponse for GetItemResponse {
                     ::http::HeaderMap::new(),
                 )
             }
-        }
+        }?;
+        response
+            .extensions_mut()
+            .get_or_insert_default::<::dropshot::LogFields>()
+            .0
+            .insert(0, ("operation_id", "getItem".to_string()));
+        ::std::result::Result::Ok(response)
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
         let mut metadata = <::dropshot::HttpResponseHeaders<
@@ -750,7 +776,7 @@ impl ::dropshot::HttpResponse for ReplaceItemResponse {
         ::http::Response<::dropshot::Body>,
         ::dropshot::HttpError,
     > {
-        match self {
+        let mut response = match self {
             Self::Accepted(body) => {
                 ::dropshot::HttpResponse::to_result(
                     ::dropshot::HttpResponseAccepted(body),
@@ -777,7 +803,13 @@ impl ::dropshot::HttpResponse for ReplaceItemResponse {
                     ::http::HeaderMap::new(),
                 )
             }
-        }
+        }?;
+        response
+            .extensions_mut()
+            .get_or_insert_default::<::dropshot::LogFields>()
+            .0
+            .insert(0, ("operation_id", "replaceItem".to_string()));
+        ::std::result::Result::Ok(response)
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
         let mut metadata = <::dropshot::HttpResponseHeaders<
@@ -873,7 +905,7 @@ impl ::dropshot::HttpResponse for DeleteItemResponse {
         ::http::Response<::dropshot::Body>,
         ::dropshot::HttpError,
     > {
-        match self {
+        let mut response = match self {
             Self::NoContent => {
                 ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseDeleted())
             }
@@ -905,7 +937,13 @@ impl ::dropshot::HttpResponse for DeleteItemResponse {
                     ::http::HeaderMap::new(),
                 )
             }
-        }
+        }?;
+        response
+            .extensions_mut()
+            .get_or_insert_default::<::dropshot::LogFields>()
+            .0
+            .insert(0, ("operation_id", "deleteItem".to_string()));
+        ::std::result::Result::Ok(response)
     }
     fn response_metadata() -> ::dropshot::ApiEndpointResponse {
         let mut metadata = <::dropshot::HttpResponseHeaders<

@@ -971,6 +971,7 @@ pub use pagination::ResultsPage;
 pub use pagination::WhichPage;
 pub use server::BuildError;
 pub use server::ErrorRenderer;
+pub use server::LogFields;
 pub use server::ServerBuilder;
 pub use server::ServerContext;
 pub use server::ShutdownWaitFuture;
