@@ -108,6 +108,17 @@ pub fn generate(doc: &Value, cfg: &Config) -> Result<TokenStream, GenError> {
             type Context: Send + Sync + 'static;
 
             #(#methods)*
+
+            /// Called once per request of every operation, refused or not, with the status it
+            /// is answered with and when its inputs had been read (for metrics); does nothing
+            /// unless the implementation provides it.
+            fn observe(
+                _context: &Self::Context,
+                _operation_id: &'static str,
+                _status: ::http::StatusCode,
+                _started: ::std::time::Instant,
+            ) {
+            }
         }
     })
 }
@@ -493,7 +504,7 @@ fn operation(
         unpack.push(quote! {
             let caller = match caller.0 {
                 ::std::result::Result::Ok(v) => v,
-                ::std::result::Result::Err(r) => return ::std::result::Result::Ok(reject(&rqctx.log, r)),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
             };
         });
         method_args.push(quote! { caller: #extractor });
@@ -524,7 +535,7 @@ fn operation(
         unpack.push(quote! {
             let #arg = match #arg.0 {
                 ::std::result::Result::Ok(v) => v.into_inner(),
-                ::std::result::Result::Err(r) => return ::std::result::Result::Ok(reject(&rqctx.log, r)),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
             };
         });
         method_args.push(quote! { #arg: #name });
@@ -552,7 +563,7 @@ fn operation(
         unpack.push(quote! {
             let body = match body.0 {
                 ::std::result::Result::Ok(v) => v.into_inner(),
-                ::std::result::Result::Err(r) => return ::std::result::Result::Ok(reject(&rqctx.log, r)),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
             };
         });
         method_args.push(quote! { body: #ty });
@@ -585,11 +596,17 @@ fn operation(
         #docs
         #[endpoint { #attrs }]
         async fn #endpoint_fn(#(#endpoint_args),*) -> ::std::result::Result<#response, ErrorBody> {
-            #(#unpack)*
-            let request_id = rqctx.request_id.clone();
-            let uri = rqctx.request.uri().clone();
-            let mut response = Self::#fn_name(#(#call_args),*).await;
-            answer(&mut response, &request_id, uri.path());
+            let started = ::std::time::Instant::now();
+            let server = ::std::sync::Arc::clone(&rqctx.server);
+            let response: #response = 'answered: {
+                #(#unpack)*
+                let request_id = rqctx.request_id.clone();
+                let uri = rqctx.request.uri().clone();
+                let mut response = Self::#fn_name(#(#call_args),*).await;
+                answer(&mut response, &request_id, uri.path());
+                response
+            };
+            Self::observe(&server.private, #operation_id, OperationResponse::status(&response), started);
             ::std::result::Result::Ok(response)
         }
 

@@ -1033,22 +1033,29 @@ pub trait RoundTripApi {
         query: Checked<::dropshot::Query<ListItemsQuery>>,
         header: Checked<::dropshot::Header<ListItemsHeaders>>,
     ) -> ::std::result::Result<ListItemsResponse, ErrorBody> {
-        let query = match query.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
+        let started = ::std::time::Instant::now();
+        let server = ::std::sync::Arc::clone(&rqctx.server);
+        let response: ListItemsResponse = 'answered: {
+            let query = match query.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let header = match header.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let request_id = rqctx.request_id.clone();
+            let uri = rqctx.request.uri().clone();
+            let mut response = Self::list_items(rqctx, query, header).await;
+            answer(&mut response, &request_id, uri.path());
+            response
         };
-        let header = match header.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
-        };
-        let request_id = rqctx.request_id.clone();
-        let uri = rqctx.request.uri().clone();
-        let mut response = Self::list_items(rqctx, query, header).await;
-        answer(&mut response, &request_id, uri.path());
+        Self::observe(
+            &server.private,
+            "listItems",
+            OperationResponse::status(&response),
+            started,
+        );
         ::std::result::Result::Ok(response)
     }
     ///Implements `listItems`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
@@ -1066,16 +1073,25 @@ pub trait RoundTripApi {
         rqctx: ::dropshot::RequestContext<Self::Context>,
         body: CheckedBody<::dropshot::TypedBody<crate::wire::NewItem>>,
     ) -> ::std::result::Result<CreateItemResponse, ErrorBody> {
-        let body = match body.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
+        let started = ::std::time::Instant::now();
+        let server = ::std::sync::Arc::clone(&rqctx.server);
+        let response: CreateItemResponse = 'answered: {
+            let body = match body.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let request_id = rqctx.request_id.clone();
+            let uri = rqctx.request.uri().clone();
+            let mut response = Self::create_item(rqctx, body).await;
+            answer(&mut response, &request_id, uri.path());
+            response
         };
-        let request_id = rqctx.request_id.clone();
-        let uri = rqctx.request.uri().clone();
-        let mut response = Self::create_item(rqctx, body).await;
-        answer(&mut response, &request_id, uri.path());
+        Self::observe(
+            &server.private,
+            "createItem",
+            OperationResponse::status(&response),
+            started,
+        );
         ::std::result::Result::Ok(response)
     }
     ///Implements `createItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
@@ -1093,16 +1109,25 @@ pub trait RoundTripApi {
         rqctx: ::dropshot::RequestContext<Self::Context>,
         path: Checked<::dropshot::Path<GetItemPath>>,
     ) -> ::std::result::Result<GetItemResponse, ErrorBody> {
-        let path = match path.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
+        let started = ::std::time::Instant::now();
+        let server = ::std::sync::Arc::clone(&rqctx.server);
+        let response: GetItemResponse = 'answered: {
+            let path = match path.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let request_id = rqctx.request_id.clone();
+            let uri = rqctx.request.uri().clone();
+            let mut response = Self::get_item(rqctx, path).await;
+            answer(&mut response, &request_id, uri.path());
+            response
         };
-        let request_id = rqctx.request_id.clone();
-        let uri = rqctx.request.uri().clone();
-        let mut response = Self::get_item(rqctx, path).await;
-        answer(&mut response, &request_id, uri.path());
+        Self::observe(
+            &server.private,
+            "getItem",
+            OperationResponse::status(&response),
+            started,
+        );
         ::std::result::Result::Ok(response)
     }
     ///Implements `getItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
@@ -1120,22 +1145,29 @@ pub trait RoundTripApi {
         path: Checked<::dropshot::Path<ReplaceItemPath>>,
         body: CheckedBody<::dropshot::TypedBody<crate::wire::NewItem>>,
     ) -> ::std::result::Result<ReplaceItemResponse, ErrorBody> {
-        let path = match path.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
+        let started = ::std::time::Instant::now();
+        let server = ::std::sync::Arc::clone(&rqctx.server);
+        let response: ReplaceItemResponse = 'answered: {
+            let path = match path.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let body = match body.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let request_id = rqctx.request_id.clone();
+            let uri = rqctx.request.uri().clone();
+            let mut response = Self::replace_item(rqctx, path, body).await;
+            answer(&mut response, &request_id, uri.path());
+            response
         };
-        let body = match body.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
-        };
-        let request_id = rqctx.request_id.clone();
-        let uri = rqctx.request.uri().clone();
-        let mut response = Self::replace_item(rqctx, path, body).await;
-        answer(&mut response, &request_id, uri.path());
+        Self::observe(
+            &server.private,
+            "replaceItem",
+            OperationResponse::status(&response),
+            started,
+        );
         ::std::result::Result::Ok(response)
     }
     ///Implements `replaceItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
@@ -1154,22 +1186,29 @@ pub trait RoundTripApi {
         caller: Checked<crate::Authenticated>,
         path: Checked<::dropshot::Path<DeleteItemPath>>,
     ) -> ::std::result::Result<DeleteItemResponse, ErrorBody> {
-        let caller = match caller.0 {
-            ::std::result::Result::Ok(v) => v,
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
+        let started = ::std::time::Instant::now();
+        let server = ::std::sync::Arc::clone(&rqctx.server);
+        let response: DeleteItemResponse = 'answered: {
+            let caller = match caller.0 {
+                ::std::result::Result::Ok(v) => v,
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let path = match path.0 {
+                ::std::result::Result::Ok(v) => v.into_inner(),
+                ::std::result::Result::Err(r) => break 'answered reject(&rqctx.log, r),
+            };
+            let request_id = rqctx.request_id.clone();
+            let uri = rqctx.request.uri().clone();
+            let mut response = Self::delete_item(rqctx, caller, path).await;
+            answer(&mut response, &request_id, uri.path());
+            response
         };
-        let path = match path.0 {
-            ::std::result::Result::Ok(v) => v.into_inner(),
-            ::std::result::Result::Err(r) => {
-                return ::std::result::Result::Ok(reject(&rqctx.log, r));
-            }
-        };
-        let request_id = rqctx.request_id.clone();
-        let uri = rqctx.request.uri().clone();
-        let mut response = Self::delete_item(rqctx, caller, path).await;
-        answer(&mut response, &request_id, uri.path());
+        Self::observe(
+            &server.private,
+            "deleteItem",
+            OperationResponse::status(&response),
+            started,
+        );
         ::std::result::Result::Ok(response)
     }
     ///Implements `deleteItem`: receives its inputs parsed (a request whose inputs are refused never gets here; it is answered with the declared 400 or 401) and answers one of its declared responses; the endpoint then ties its problem, if any, to the request and to the response's status.
@@ -1178,4 +1217,13 @@ pub trait RoundTripApi {
         caller: crate::Authenticated,
         path: DeleteItemPath,
     ) -> impl ::std::future::Future<Output = DeleteItemResponse> + Send + 'static;
+    /// Called once per request of every operation, refused or not, with the status it
+    /// is answered with and when its inputs had been read (for metrics); does nothing
+    /// unless the implementation provides it.
+    fn observe(
+        _context: &Self::Context,
+        _operation_id: &'static str,
+        _status: ::http::StatusCode,
+        _started: ::std::time::Instant,
+    ) {}
 }
