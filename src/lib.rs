@@ -25,6 +25,7 @@ pub mod domain;
 pub mod health;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod problem;
 pub mod server;
 pub mod store;

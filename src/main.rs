@@ -26,6 +26,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the `serve` variant costs nothing worth boxing it for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (migrating the database first).
@@ -36,6 +38,10 @@ enum Command {
         /// Log level: trace, debug, info, warn, error or critical.
         #[arg(long, env = "LEADPING_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
         log_level: ConfigLoggingLevel,
+        /// Where to serve `GET /metrics` (Prometheus text format); not served when unset. Keep
+        /// it off the public network.
+        #[arg(long, env = "LEADPING_METRICS_BIND")]
+        metrics_bind: Option<SocketAddr>,
         /// Log lines as `json` (bunyan) or `text`; by default JSON in production, text otherwise.
         #[arg(long, env = "LEADPING_LOG_FORMAT", value_enum)]
         log_format: Option<LogFormat>,
@@ -176,6 +182,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             bind,
             log_level,
             log_format,
+            metrics_bind,
             demo,
             demo_out,
             shutdown_grace_secs,
@@ -227,6 +234,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
             eprintln!("  docs: {base_url}/docs");
+            let metrics = match metrics_bind {
+                Some(bind) => {
+                    let server = server::start_metrics(bind, app.clone(), log.clone())?;
+                    eprintln!("  metrics: http://{}/metrics", server.local_addr());
+                    Some(server)
+                }
+                None => None,
+            };
             let sweeper = server::spawn_sweeper(app.clone(), policy.sweep_interval(), log.clone());
             let worker = delivery.spawn(log.clone());
             if demo {
@@ -257,6 +272,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Err(_) => slog::warn!(log, "shutdown grace ran out with requests still under way"),
             }
             sweeper.abort();
+            if let Some(metrics) = metrics {
+                let _ = metrics.close().await;
+            }
             delivery.stop();
             if let Some(worker) = worker
                 && tokio::time::timeout_at(deadline, worker).await.is_err()

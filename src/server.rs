@@ -95,6 +95,9 @@ impl ErrorRenderer for ProblemRenderer {
             ),
             _ => Problem::from(error),
         };
+        if from_router || status == StatusCode::METHOD_NOT_ALLOWED {
+            crate::metrics::unmatched(status.as_u16());
+        }
         problem.instance = Some(uri.path().to_string());
         problem.request_id = Some(request_id.to_string());
         let body = serde_json::to_string(&problem).unwrap_or_default();
@@ -135,6 +138,41 @@ pub fn start(
         .start()
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)
+}
+
+/// `GET /metrics` on a listener of its own: the metrics in Prometheus text format.
+#[dropshot::endpoint { method = GET, path = "/metrics" }]
+async fn metrics_endpoint(
+    rqctx: RequestContext<crate::app::App>,
+) -> Result<http::Response<dropshot::Body>, HttpError> {
+    let body = crate::metrics::render(rqctx.context()).await;
+    http::Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+        .body(dropshot::Body::from(body))
+        .map_err(|e| HttpError::for_internal_error(e.to_string()))
+}
+
+/// Starts the metrics listener on `bind`: separate from the API, so that it can be kept off the
+/// public network.
+pub fn start_metrics(
+    bind: SocketAddr,
+    app: crate::app::App,
+    log: slog::Logger,
+) -> anyhow::Result<HttpServer<crate::app::App>> {
+    let mut api = ApiDescription::new();
+    api.register(metrics_endpoint)
+        .map_err(|e| anyhow::anyhow!("cannot register /metrics: {e}"))?;
+    ServerBuilder::new(api, app, log)
+        .config(ConfigDropshot {
+            bind_address: bind,
+            ..Default::default()
+        })
+        .start()
+        .map_err(|e| anyhow::anyhow!("cannot start the metrics listener on {bind}: {e}"))
 }
 
 /// Runs the sweeper every `interval` for the life of the process: expired invitations give their

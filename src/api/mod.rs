@@ -95,8 +95,10 @@ fn unauthorized(error: &AuthError) -> HttpError {
 fn refuse<E: OperationError + Into<R>, R>(rqctx: &Ctx, e: E) -> R {
     if let Some(unexpected) = e.unexpected() {
         if unexpected.is_outage() {
+            crate::metrics::store_error("outage");
             warn!(rqctx.log, "database unavailable"; "error" => unexpected.chain());
         } else {
+            crate::metrics::store_error("bug");
             error!(rqctx.log, "unexpected failure"; "error" => unexpected.chain());
         }
     }
@@ -133,6 +135,15 @@ impl Render for Wire {
 
 impl LeadpingInvitationsApi for InvitationsApi {
     type Context = ApiContext;
+
+    fn observe(
+        _context: &ApiContext,
+        operation_id: &'static str,
+        status: http::StatusCode,
+        started: std::time::Instant,
+    ) {
+        crate::metrics::request(operation_id, status.as_u16(), started.elapsed());
+    }
 
     async fn accept_business_invitation(
         rqctx: Ctx,

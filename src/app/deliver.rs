@@ -264,6 +264,7 @@ impl DeliveryLoop {
             SendOutcome::Permanent(why) => ("refused", Some(why.as_str())),
             SendOutcome::Transient(why) => ("deferred", Some(why.as_str())),
         };
+        crate::metrics::delivery_attempt(kind);
         slog::info!(self.app.log, "delivery attempt";
             "outbox_id" => row.id.0,
             "invitation_id" => row.invitation_id.as_str(),

@@ -131,6 +131,17 @@ static SUPERSEDE_WAITING_OUTBOX: Sql = Sql::new(
      WHERE invitation_id = $1 AND delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL \
      AND (claimed_until IS NULL OR claimed_until <= $2) RETURNING id",
 );
+/// The outbox's waiting rows (claimed or not) and the earliest due time among them: the claim's
+/// partial index holds exactly these rows.
+static OUTBOX_BACKLOG: Sql = Sql::new(
+    "SELECT COUNT(*), MIN(due_at) FROM outbox \
+     WHERE delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL",
+);
+/// Seats ever taken and given back, from the ledger (every replica's).
+static SEAT_TOTALS: Sql = Sql::new(
+    "SELECT CAST(COALESCE(SUM(CASE WHEN delta > 0 THEN delta ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN delta < 0 THEN 0 - delta ELSE 0 END), 0) AS BIGINT) FROM seat_ledger",
+);
 static OUTBOX_STATE: Sql = Sql::new(
     "SELECT attempts, delivered_at IS NOT NULL, failed_at IS NOT NULL, \
      superseded_at IS NOT NULL, last_error FROM outbox WHERE id = $1",
@@ -561,6 +572,21 @@ impl<'c> Tx<'c> {
                 last_error: r.get(4)?,
             })
         })
+    }
+
+    /// How many emails wait to be sent, and since when the earliest of them is due.
+    pub fn outbox_backlog(&mut self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        let rows = self.conn.query(&OUTBOX_BACKLOG, params![])?;
+        let row = one(rows)?;
+        let due: Option<i64> = row.get(1)?;
+        Ok((row.get(0)?, due.map(super::time).transpose()?))
+    }
+
+    /// Seats taken and seats given back since the database began (from the seat ledger).
+    pub fn seat_totals(&mut self) -> Result<(i64, i64), StoreError> {
+        let rows = self.conn.query(&SEAT_TOTALS, params![])?;
+        let row = one(rows)?;
+        Ok((row.get(0)?, row.get(1)?))
     }
 
     /// The newest migration applied to the database (see [`super::SCHEMA_VERSION`]).

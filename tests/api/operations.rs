@@ -835,3 +835,115 @@ async fn no_credential_or_address_reaches_the_log_in_either_format(backend: Back
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// `GET /metrics` on its own listener: requests by operation and status (refused ones and
+/// unknown paths too) with their latency, delivery attempts by outcome, the outbox backlog and
+/// the seats, read from the store. The API's listener does not serve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_count_requests_deliveries_backlog_and_seats_on_their_own_listener() {
+    let dir = temp_dir("metrics");
+    let database_url = process_database(Backend::Sqlite, &dir).await.unwrap();
+    let smtp = FakeSmtp::start().await;
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_m",
+        "Metrics Inc",
+        vec![(
+            "usr_m".into(),
+            "owner@metrics.example.com".into(),
+            Role::Owner,
+        )],
+        1,
+    )
+    .await
+    .unwrap();
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start_with(
+            &url,
+            &d,
+            &s,
+            true,
+            &[
+                ("LEADPING_METRICS_BIND", "127.0.0.1:0"),
+                ("LEADPING_LOG_LEVEL", "info"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", token("biz_m", "usr_m", "Owner"));
+    let base = &server.base_url;
+    let create = |email: &'static str| {
+        http.post(format!("{base}/businesses/me/invitations"))
+            .header("authorization", &auth)
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+    };
+    assert_eq!(create("ann@example.com").await.unwrap().status(), 200);
+    assert_eq!(create("not an address").await.unwrap().status(), 400);
+    let resend = http
+        .post(format!("{base}/businesses/me/invitations/inv_nope/resend"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resend.status(), 404);
+    assert_eq!(
+        http.get(format!("{base}/nowhere"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        http.get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "the API listener does not serve the metrics"
+    );
+    let metrics_url = server
+        .stderr_lines()
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("metrics: ").map(str::to_string))
+        .expect("the banner says where the metrics are");
+    // The email goes out in the background; its attempt shows once it has.
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
+    let text = loop {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("leadping_delivery_attempts_total{outcome=\"accepted\"} 1") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery counted:\n{text}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    };
+    for line in [
+        "leadping_http_requests_total{operation=\"createBusinessInvitation\",status=\"200\"} 1",
+        "leadping_http_requests_total{operation=\"createBusinessInvitation\",status=\"400\"} 1",
+        "leadping_http_requests_total{operation=\"resendBusinessInvitation\",status=\"404\"} 1",
+        "leadping_http_requests_total{operation=\"unmatched\",status=\"404\"} 2",
+        "leadping_http_request_duration_seconds_count{operation=\"createBusinessInvitation\"} 2",
+        "leadping_outbox_waiting 0",
+        "leadping_seats_taken_total 1",
+        "leadping_seats_released_total 0",
+        "leadping_store_up 1",
+        "leadping_log_lines_dropped_total 0",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    drop((server, seed));
+    let _ = std::fs::remove_dir_all(dir);
+}
