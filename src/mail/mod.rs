@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::Error as SmtpError;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::Role;
 pub use crate::domain::delivery::SendOutcome;
@@ -17,15 +17,15 @@ pub enum Mailer {
     /// A relay, set by one URL: `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required`
     /// (STARTTLS), `smtps://user:pass@host:465` (TLS).
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// One `.eml` file per message in a directory: the embedded default.
-    Files(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+    /// One `.eml` file per message in a directory: the embedded default ([`write_atomically`]).
+    Files(std::path::PathBuf),
 }
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Mailer::Smtp(_) => f.write_str("Mailer::Smtp"),
-            Mailer::Files(_, dir) => write!(f, "Mailer::Files({})", dir.display()),
+            Mailer::Files(dir) => write!(f, "Mailer::Files({})", dir.display()),
         }
     }
 }
@@ -45,10 +45,7 @@ impl Mailer {
     pub fn files(dir: &std::path::Path) -> anyhow::Result<Mailer> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create mail directory {}: {e}", dir.display()))?;
-        Ok(Mailer::Files(
-            AsyncFileTransport::<Tokio1Executor>::new(dir),
-            dir.to_path_buf(),
-        ))
+        Ok(Mailer::Files(dir.to_path_buf()))
     }
 
     pub async fn send(&self, message: Message) -> SendOutcome {
@@ -57,12 +54,45 @@ impl Mailer {
                 Ok(_) => SendOutcome::Accepted,
                 Err(e) => classify(&e),
             },
-            Mailer::Files(t, _) => match t.send(message).await {
-                Ok(_) => SendOutcome::Accepted,
-                Err(e) => SendOutcome::Transient(format!("could not write the message file: {e}")),
-            },
+            Mailer::Files(dir) => {
+                let dir = dir.clone();
+                let name = format!("{}.eml", uuid::Uuid::new_v4());
+                let bytes = message.formatted();
+                let written = tokio::task::spawn_blocking(move || {
+                    write_atomically(&dir, &name, |f| std::io::Write::write_all(f, &bytes))
+                })
+                .await;
+                match written {
+                    Ok(Ok(())) => SendOutcome::Accepted,
+                    Ok(Err(e)) => {
+                        SendOutcome::Transient(format!("could not write the message file: {e}"))
+                    }
+                    Err(e) => {
+                        SendOutcome::Transient(format!("could not write the message file: {e}"))
+                    }
+                }
+            }
         }
     }
+}
+
+/// Writes `dir/name` all or nothing: into a hidden temporary file first, renamed into place only
+/// once complete, and removed if anything fails, so that a full disk leaves no empty or partial
+/// `.eml` behind (lettre's file transport writes the final file directly). No fsync: this is the
+/// local transport, and the outbox row, not the file, is the durable record of the email.
+pub fn write_atomically(
+    dir: &std::path::Path,
+    name: &str,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let partial = dir.join(format!(".{name}.partial"));
+    let result = std::fs::File::create_new(&partial)
+        .and_then(|mut file| write(&mut file))
+        .and_then(|()| std::fs::rename(&partial, dir.join(name)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
 }
 
 /// 5xx replies are permanent; 4xx replies, connection failures and timeouts are transient.
@@ -233,5 +263,37 @@ mod tests {
             )
             .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::write_atomically;
+
+    #[test]
+    fn a_message_file_is_written_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("leadping-eml-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_atomically(&dir, "a.eml", |f| {
+            std::io::Write::write_all(f, b"Subject: hi\r\n")
+        })
+        .unwrap();
+        // The disk fills up half-way through the next message.
+        let full = write_atomically(&dir, "b.eml", |f| {
+            std::io::Write::write_all(f, b"Subject: half")?;
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        });
+        assert!(full.is_err());
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.eml"], "nothing of the failed message stays");
+        assert_eq!(
+            std::fs::read(dir.join("a.eml")).unwrap(),
+            b"Subject: hi\r\n"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
