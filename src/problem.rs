@@ -57,6 +57,10 @@ pub enum ProblemType {
     ResendCooldown,
     /// 429: the business reached its daily invitation email cap.
     DailyEmailCap,
+    /// 413: the request body is over the size limit.
+    PayloadTooLarge,
+    /// 415: the request body is not JSON.
+    UnsupportedMediaType,
     /// 500: a bug.
     Internal,
     /// 503 with Retry-After: the database cannot be reached or cannot take writes for now.
@@ -81,6 +85,8 @@ impl ProblemType {
         Self::IdempotencyKeyReused,
         Self::ResendCooldown,
         Self::DailyEmailCap,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -102,6 +108,8 @@ impl ProblemType {
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::ResendCooldown => "resend-cooldown",
             Self::DailyEmailCap => "daily-email-cap",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Internal => "internal",
             Self::Unavailable => "service-unavailable",
         }
@@ -124,6 +132,8 @@ impl ProblemType {
             Self::IdempotencyKeyReused => "Idempotency key reused",
             Self::ResendCooldown => "Invitation sent moments ago",
             Self::DailyEmailCap => "Daily invitation email cap reached",
+            Self::PayloadTooLarge => "Request body too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
             Self::Internal => "Internal server error",
             Self::Unavailable => "Service temporarily unavailable",
         }
@@ -145,6 +155,8 @@ impl ProblemType {
             | Self::EmailMismatch => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ResendCooldown | Self::DailyEmailCap => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -221,6 +233,8 @@ impl From<HttpError> for Problem {
             StatusCode::FORBIDDEN => ProblemType::Forbidden,
             StatusCode::NOT_FOUND => ProblemType::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ProblemType::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ProblemType::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemType::UnsupportedMediaType,
             _ => ProblemType::Validation,
         };
         let mut p = Problem::new(kind, e.external_message);

@@ -581,6 +581,7 @@ fn operation(
         crate::responses::Needs {
             bad_request: has_inputs,
             unauthorized: secured,
+            body: op.get("requestBody").is_some(),
         },
         shared,
         cfg,

@@ -75,6 +75,9 @@ pub struct Needs {
     pub bad_request: bool,
     /// The operation requires a credential, whose absence is a 401.
     pub unauthorized: bool,
+    /// The operation takes a body, which dropshot refuses when too large (413) or of another
+    /// content type (415).
+    pub body: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -208,6 +211,16 @@ pub fn generate(
             401,
             "the operation requires a credential, and refuses a request without a valid one with a 401",
             needs.unauthorized,
+        ),
+        (
+            413,
+            "the operation takes a body, and refuses one over the server's size limit with a 413",
+            needs.body,
+        ),
+        (
+            415,
+            "the operation takes a JSON body, and refuses a body of another content type with a 415",
+            needs.body,
         ),
     ] {
         if needed && !seen.contains(&status) {
@@ -857,12 +870,30 @@ pub fn support(shared: &Shared, cfg: &Config) -> Result<TokenStream, GenError> {
                 request: ::http::Request<::dropshot::Body>,
             ) -> ::std::result::Result<Self, ::dropshot::HttpError> {
                 ::std::result::Result::Ok(CheckedBody(
-                    E::from_request(rqctx, request).await.map_err(|e| Rejection::new(e, rqctx)),
+                    E::from_request(rqctx, request)
+                        .await
+                        .map_err(|e| Rejection::new(body_refusal(e), rqctx)),
                 ))
             }
             fn metadata(body_content_type: ::dropshot::ApiEndpointBodyContentType) -> ::dropshot::ExtractorMetadata {
                 E::metadata(body_content_type)
             }
+        }
+
+        /// dropshot answers a body over the size limit and a body of another content type with a
+        /// 400 whose message says which; HTTP has a status for each (413, 415), which every
+        /// operation with a body declares.
+        fn body_refusal(e: ::dropshot::HttpError) -> ::dropshot::HttpError {
+            let status = if e.internal_message.starts_with("request body exceeded maximum size") {
+                ::dropshot::ClientErrorStatusCode::PAYLOAD_TOO_LARGE
+            } else if e.internal_message.starts_with("expected content type")
+                || e.internal_message.starts_with("unsupported content-type")
+            {
+                ::dropshot::ClientErrorStatusCode::UNSUPPORTED_MEDIA_TYPE
+            } else {
+                return e;
+            };
+            ::dropshot::HttpError::for_client_error(e.error_code, status, e.internal_message)
         }
 
         fn problem_response(

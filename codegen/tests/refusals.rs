@@ -466,6 +466,20 @@ fn cases() -> Vec<Case> {
             "no 401 response",
         ),
         (
+            "a body without a 413",
+            e,
+            Box::new(|v| remove(v, &format!("{CREATE}/responses"), "413")),
+            "/paths/~1items/post/responses",
+            "no 413 response",
+        ),
+        (
+            "a body without a 415",
+            e,
+            Box::new(|v| remove(v, &format!("{CREATE}/responses"), "415")),
+            "/paths/~1items/post/responses",
+            "no 415 response",
+        ),
+        (
             "a 500 with headers of its own",
             e,
             Box::new(|v| {

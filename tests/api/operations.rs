@@ -947,3 +947,68 @@ async fn metrics_count_requests_deliveries_backlog_and_seats_on_their_own_listen
     drop((server, seed));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A body over the size limit is a 413 and a body that is not JSON a 415, each a problem of its
+/// own type, on both operations that take a body; neither changes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothing() {
+    let Some(t) = crate::helpers::spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let b = t.business("sizes").await;
+    let auth = format!("Bearer {}", token(&b.id, &b.owner, "Owner"));
+    let huge =
+        serde_json::json!({ "email": format!("{}@example.com", "a".repeat(20_000)) }).to_string();
+    for path in [
+        "/businesses/me/invitations",
+        "/businesses/invitations/accept",
+    ] {
+        let url = format!("{}{path}", t.base_url);
+        let too_large = t
+            .http
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(too_large.status(), 413, "{path}");
+        assert_eq!(
+            too_large.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = too_large.json().await.unwrap();
+        assert_eq!(
+            problem["type"], "https://api.leadping.ai/errors/payload-too-large",
+            "{problem}"
+        );
+        assert_eq!(problem["status"], 413);
+        for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+            let not_json = t
+                .http
+                .post(&url)
+                .header("authorization", &auth)
+                .header("content-type", content_type)
+                .body(r#"{"email":"ann@example.com"}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(not_json.status(), 415, "{path} as {content_type}");
+            let problem: serde_json::Value = not_json.json().await.unwrap();
+            assert_eq!(
+                problem["type"], "https://api.leadping.ai/errors/unsupported-media-type",
+                "{problem}"
+            );
+        }
+    }
+    let list = t
+        .http
+        .get(format!("{}/businesses/me/invitations", t.base_url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    let listed: serde_json::Value = list.json().await.unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+}

@@ -241,7 +241,7 @@ for CheckedBody<E> {
             CheckedBody(
                 E::from_request(rqctx, request)
                     .await
-                    .map_err(|e| Rejection::new(e, rqctx)),
+                    .map_err(|e| Rejection::new(body_refusal(e), rqctx)),
             ),
         )
     }
@@ -250,6 +250,22 @@ for CheckedBody<E> {
     ) -> ::dropshot::ExtractorMetadata {
         E::metadata(body_content_type)
     }
+}
+/// dropshot answers a body over the size limit and a body of another content type with a
+/// 400 whose message says which; HTTP has a status for each (413, 415), which every
+/// operation with a body declares.
+fn body_refusal(e: ::dropshot::HttpError) -> ::dropshot::HttpError {
+    let status = if e.internal_message.starts_with("request body exceeded maximum size")
+    {
+        ::dropshot::ClientErrorStatusCode::PAYLOAD_TOO_LARGE
+    } else if e.internal_message.starts_with("expected content type")
+        || e.internal_message.starts_with("unsupported content-type")
+    {
+        ::dropshot::ClientErrorStatusCode::UNSUPPORTED_MEDIA_TYPE
+    } else {
+        return e;
+    };
+    ::dropshot::HttpError::for_client_error(e.error_code, status, e.internal_message)
 }
 fn problem_response(
     status: ::http::StatusCode,
@@ -510,6 +526,10 @@ pub enum CreateItemResponse {
     BadRequest(ErrorBody),
     ///409: Already there.
     Conflict(ErrorBody),
+    ///413: Too large.
+    PayloadTooLarge(ErrorBody),
+    ///415: Not JSON.
+    UnsupportedMediaType(ErrorBody),
     ///429: Too many.
     TooManyRequests(ErrorBody, RetryAfterXRateLimitHeaders),
     ///500: A bug.
@@ -538,6 +558,20 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
             Self::Conflict(body) => {
                 problem_response(
                     ::http::StatusCode::CONFLICT,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::PayloadTooLarge(body) => {
+                problem_response(
+                    ::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::UnsupportedMediaType(body) => {
+                problem_response(
+                    ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     &body,
                     ::http::HeaderMap::new(),
                 )
@@ -584,6 +618,8 @@ impl OperationResponse for CreateItemResponse {
             Self::Created(..) => ::http::StatusCode::CREATED,
             Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
             Self::Conflict(..) => ::http::StatusCode::CONFLICT,
+            Self::PayloadTooLarge(..) => ::http::StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(..) => ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(..) => ::http::StatusCode::TOO_MANY_REQUESTS,
             Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -592,6 +628,8 @@ impl OperationResponse for CreateItemResponse {
         match self {
             Self::BadRequest(body)
             | Self::Conflict(body)
+            | Self::PayloadTooLarge(body)
+            | Self::UnsupportedMediaType(body)
             | Self::TooManyRequests(body, _)
             | Self::InternalServerError(body) => ::std::option::Option::Some(body),
             _ => ::std::option::Option::None,
@@ -604,6 +642,10 @@ impl OperationResponse for CreateItemResponse {
         match rejection.status().as_u16() {
             400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
             409u16 => ::std::result::Result::Ok(Self::Conflict(rejection.into())),
+            413u16 => ::std::result::Result::Ok(Self::PayloadTooLarge(rejection.into())),
+            415u16 => {
+                ::std::result::Result::Ok(Self::UnsupportedMediaType(rejection.into()))
+            }
             429u16 => {
                 match rejection
                     .headers()
@@ -628,6 +670,10 @@ impl OperationResponse for CreateItemResponse {
             ("400", error_response("Bad request.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
             ("409", error_response("Already there.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("413", error_response("Too large.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("415", error_response("Not JSON.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
             ("429", error_response("Too many.", ::std::vec![header_object:: <
             RetryAfterXRateLimitHeaders > ("Retry-After"), header_object:: <
@@ -764,6 +810,10 @@ pub enum ReplaceItemResponse {
     Accepted(crate::wire::Item),
     ///400: Bad request.
     BadRequest(ErrorBody),
+    ///413: Too large.
+    PayloadTooLarge(ErrorBody),
+    ///415: Not JSON.
+    UnsupportedMediaType(ErrorBody),
     ///429: Slow down.
     TooManyRequests(ErrorBody, RetryAfterXRateLimitHeaders),
     ///500: A bug.
@@ -785,6 +835,20 @@ impl ::dropshot::HttpResponse for ReplaceItemResponse {
             Self::BadRequest(body) => {
                 problem_response(
                     ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::PayloadTooLarge(body) => {
+                problem_response(
+                    ::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::UnsupportedMediaType(body) => {
+                problem_response(
+                    ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     &body,
                     ::http::HeaderMap::new(),
                 )
@@ -828,6 +892,8 @@ impl OperationResponse for ReplaceItemResponse {
         match self {
             Self::Accepted(..) => ::http::StatusCode::ACCEPTED,
             Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(..) => ::http::StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(..) => ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(..) => ::http::StatusCode::TOO_MANY_REQUESTS,
             Self::InternalServerError(..) => ::http::StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -835,6 +901,8 @@ impl OperationResponse for ReplaceItemResponse {
     fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
         match self {
             Self::BadRequest(body)
+            | Self::PayloadTooLarge(body)
+            | Self::UnsupportedMediaType(body)
             | Self::TooManyRequests(body, _)
             | Self::InternalServerError(body) => ::std::option::Option::Some(body),
             _ => ::std::option::Option::None,
@@ -846,6 +914,10 @@ impl OperationResponse for ReplaceItemResponse {
     fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
         match rejection.status().as_u16() {
             400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            413u16 => ::std::result::Result::Ok(Self::PayloadTooLarge(rejection.into())),
+            415u16 => {
+                ::std::result::Result::Ok(Self::UnsupportedMediaType(rejection.into()))
+            }
             429u16 => {
                 match rejection
                     .headers()
@@ -868,6 +940,10 @@ impl OperationResponse for ReplaceItemResponse {
     fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
         ::std::vec![
             ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("413", error_response("Too large.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("415", error_response("Not JSON.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
             ("429", error_response("Slow down.", ::std::vec![header_object:: <
             RetryAfterXRateLimitHeaders > ("Retry-After"), header_object:: <
