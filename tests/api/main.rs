@@ -9,6 +9,7 @@ mod interleavings;
 mod lifecycle;
 mod operations;
 mod own_postgres;
+mod parsers;
 mod schema;
 mod served;
 mod smtp;
