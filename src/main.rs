@@ -215,6 +215,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let log = leadping_invitations::logging::logger_in(&log_level, format)?;
             let mut app = config::app(&data, &policy).await?;
             app.delivery_wait = settings.wait;
+
             app.log = log.clone();
             let delivery = DeliveryLoop::new(app.clone(), mail.mailer(&data)?, settings);
             let context = leadping_invitations::api::ApiContext {
@@ -234,6 +235,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
             eprintln!("  docs: {base_url}/docs");
+            if app.store.read_only().await.unwrap_or(false) {
+                eprintln!(
+                    "warning: the database is read-only: every write will answer 503 until it is writable"
+                );
+            }
             let metrics = match metrics_bind {
                 Some(bind) => {
                     let server = server::start_metrics(bind, app.clone(), log.clone())?;

@@ -1,5 +1,5 @@
-//! Readiness: whether this process can do its work now (the store reachable with the schema
-//! this build expects, the delivery loop running), for a load balancer or an orchestrator that
+//! Readiness: whether this process can do its work now (the store reachable, writable and at
+//! the schema this build expects, the delivery loop running), for a load balancer or an orchestrator that
 //! routes traffic only to ready replicas. Liveness needs nothing from here: a process that
 //! answers at all is alive.
 
@@ -64,7 +64,15 @@ impl App {
     /// loop. The store check fails within the database timeout when the database is down.
     pub async fn readiness(&self) -> Readiness {
         let store = match self.store.transaction(|tx| tx.schema_version()).await {
-            Ok(Some(v)) if v == SCHEMA_VERSION => "ok".to_string(),
+            Ok(Some(v)) if v == SCHEMA_VERSION => match self.store.read_only().await {
+                Ok(false) => "ok".to_string(),
+                Ok(true) => "read-only: every write is refused (503)".to_string(),
+                Err(e) if e.is_outage() => "unavailable".to_string(),
+                Err(e) => {
+                    slog::error!(self.log, "readiness: store failure"; "error" => %e);
+                    "failing".to_string()
+                }
+            },
             Ok(v) => format!(
                 "the schema is at version {} but this build needs {SCHEMA_VERSION}",
                 v.unwrap_or(0)

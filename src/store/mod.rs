@@ -177,6 +177,20 @@ impl Store {
     /// `Ok`, rolls back when it returns `Err`, whether that is a refusal of the operation or a
     /// failure of the database (which `E` must be able to carry). It answers only once its
     /// change has committed.
+    /// Whether the database takes no writes (a read-only SQLite file, a PostgreSQL standby or
+    /// read-only default): every write would answer 503, so start-up and readiness say so.
+    pub async fn read_only(&self) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => Ok(s.read_only()),
+            Store::Postgres(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.read_only())
+                    .await
+                    .map_err(|e| StoreError::Join(e.to_string()))?
+            }
+        }
+    }
+
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,

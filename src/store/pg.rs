@@ -98,6 +98,24 @@ impl PgStore {
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
         let PgConn { client, prepared } = &mut *conn;
+        let read_only = client.query_one("SHOW transaction_read_only", &[])?;
+        if read_only.get::<_, String>(0) == "on" {
+            // A standby or a read-only default: no DDL can run. Serving is still possible (reads
+            // work, writes answer 503, readiness says why) when the schema is this build's.
+            let version: Option<i64> = client
+                .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+                .map(|row| row.get(0))
+                .unwrap_or(None);
+            return if version == Some(super::SCHEMA_VERSION) {
+                Ok(())
+            } else {
+                Err(StoreError::Config(format!(
+                    "the database is read-only and its schema is at version {} where this build needs {}: migrate it on a writable primary",
+                    version.unwrap_or(0),
+                    super::SCHEMA_VERSION
+                )))
+            };
+        }
         let mut tx = client.transaction()?;
         // Replicas starting together take turns; the lock ends with the transaction.
         tx.batch_execute("SELECT pg_advisory_xact_lock(727413)")?;
@@ -130,6 +148,16 @@ impl PgStore {
             let _ = tx.rollback();
         }
         result
+    }
+}
+
+impl PgStore {
+    /// Whether the server takes no writes on this database: a standby after a failover, or
+    /// `default_transaction_read_only` set. Every write then fails.
+    pub(crate) fn read_only(&self) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get()?;
+        let row = conn.client.query_one("SHOW transaction_read_only", &[])?;
+        Ok(row.get::<_, String>(0) == "on")
     }
 }
 

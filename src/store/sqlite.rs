@@ -23,6 +23,8 @@ use super::{StoreError, Tx};
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    /// The file could only be opened for reading (its permissions, or a read-only mount).
+    read_only: bool,
 }
 
 /// Operations committed together at most; enough to absorb a burst, small enough that the
@@ -51,13 +53,19 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Enough for every statement the store has, so none is ever re-prepared.
         conn.set_prepared_statement_cache_capacity(64);
+        let read_only = conn.is_readonly(rusqlite::MAIN_DB)?;
         migrate(&mut conn)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer(conn, queue))
             .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(SqliteStore { jobs })
+        Ok(SqliteStore { jobs, read_only })
+    }
+
+    /// Whether the database file could only be opened for reading: every write then fails.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Runs `f` in its own savepoint of the writer's next group; answers once that group has

@@ -1012,3 +1012,92 @@ async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothi
     let listed: serde_json::Value = list.json().await.unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
 }
+
+/// A PostgreSQL database that takes no writes (a standby, or `default_transaction_read_only`)
+/// at the schema this build expects: the server starts, says so, answers reads, refuses writes
+/// with 503 and Retry-After, and readiness reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_answer_503() {
+    let dir = temp_dir("read-only");
+    let Some(database_url) = process_database(Backend::Postgres, &dir).await else {
+        return;
+    };
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_ro",
+        "Read Only Inc",
+        vec![("usr_ro".into(), "owner@ro.example.com".into(), Role::Owner)],
+        1,
+    )
+    .await
+    .unwrap();
+    drop(seed);
+    let name = database_url.rsplit_once('/').unwrap().1.to_string();
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
+        c.batch_execute(&format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = on"
+        ))
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let smtp = FakeSmtp::start().await;
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", token("biz_ro", "usr_ro", "Owner"));
+    let list = http
+        .get(format!("{}/businesses/me/invitations", server.base_url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200, "reads still work");
+    let create = http
+        .post(format!("{}/businesses/me/invitations", server.base_url))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({ "email": "ann@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 503, "a write is refused as unavailable");
+    assert!(create.headers().contains_key("retry-after"));
+    let ready = http
+        .get(format!("{}/health/ready", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        body["store"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("read-only")),
+        "{body}"
+    );
+    assert!(
+        server
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("the database is read-only")),
+        "reported at start: {:?}",
+        server.stderr_lines()
+    );
+    drop(server);
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let name = database_url.rsplit_once('/').unwrap().1.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
+        let _ = c.batch_execute(&format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = off"
+        ));
+    })
+    .await
+    .unwrap();
+    crate::helpers::drop_postgres_database(&database_url);
+    let _ = std::fs::remove_dir_all(dir);
+}
