@@ -38,6 +38,12 @@ enum Command {
         /// Log level: trace, debug, info, warn, error or critical.
         #[arg(long, env = "LEADPING_LOG_LEVEL", default_value = "info", value_parser = parse_level)]
         log_level: ConfigLoggingLevel,
+        /// Seconds a connection may wait on a read or a write before it is closed: a client that
+        /// sends nothing, stalls mid-request or stops reading, or an idle keep-alive connection.
+        /// Must exceed the delivery wait (a create or resend waits that long to answer).
+        #[arg(long, env = "LEADPING_IDLE_TIMEOUT_SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout_secs: u64,
         /// Where to serve `GET /metrics` (Prometheus text format); not served when unset. Keep
         /// it off the public network.
         #[arg(long, env = "LEADPING_METRICS_BIND")]
@@ -183,6 +189,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_level,
             log_format,
             metrics_bind,
+            idle_timeout_secs,
             demo,
             demo_out,
             shutdown_grace_secs,
@@ -207,6 +214,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let verifier = Verifier::from_settings(&config::auth_settings(&auth, &data)?)?;
             let settings = mail.settings()?;
+            let idle_timeout = std::time::Duration::from_secs(idle_timeout_secs);
+            if idle_timeout <= settings.wait + std::time::Duration::from_secs(1) {
+                anyhow::bail!(
+                    "LEADPING_IDLE_TIMEOUT_SECS ({idle_timeout_secs} s) must exceed LEADPING_DELIVERY_WAIT_MS ({} ms) by a second at least: a create or resend waits that long before it answers",
+                    settings.wait.as_millis()
+                );
+            }
             let format = log_format.unwrap_or(if production {
                 LogFormat::Json
             } else {
@@ -226,6 +240,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &ServerSettings {
                     bind,
                     log: log.clone(),
+                    idle_timeout,
                 },
                 context,
             )?;

@@ -28,6 +28,9 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     /// The process's logger (one writer thread for the whole process).
     pub log: slog::Logger,
+    /// How long a connection's read or write may wait before the connection is closed (an idle,
+    /// silent or stalled client); longer than any request takes to answer.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// The full API this server serves: the generated trait's operations, `GET /openapi.json`, the
@@ -135,6 +138,7 @@ pub fn start(
     let server = ServerBuilder::new(api_description()?, context, log)
         .config(config)
         .error_renderer(Arc::new(ProblemRenderer))
+        .idle_timeout(settings.idle_timeout)
         .start()
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)

@@ -119,6 +119,7 @@ pub async fn spawn_app_full(
     let settings = ServerSettings {
         bind: "127.0.0.1:0".parse().unwrap(),
         log: server::logger(&ConfigLoggingLevel::Warn).unwrap(),
+        idle_timeout: std::time::Duration::from_secs(30),
     };
     let context = ApiContext {
         verifier,
@@ -491,8 +492,30 @@ impl ServerProcess {
         send: bool,
         env: &[(&str, &str)],
     ) -> ServerProcess {
+        Self::start_limited(database_url, data_dir, smtp_url, send, env, None)
+    }
+
+    /// [`ServerProcess::start_with`], the process allowed at most `open_files` file descriptors
+    /// when given (through util-linux's `prlimit`).
+    pub fn start_limited(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        smtp_url: &str,
+        send: bool,
+        env: &[(&str, &str)],
+        open_files: Option<u64>,
+    ) -> ServerProcess {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
+        let binary = env!("CARGO_BIN_EXE_leadping-invitations");
+        let mut command = match open_files {
+            Some(n) => {
+                let mut c = std::process::Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary);
+                c
+            }
+            None => std::process::Command::new(binary),
+        };
+        let mut child = command
             .arg("serve")
             .env("LEADPING_BIND", "127.0.0.1:0")
             .env("LEADPING_DATABASE_URL", database_url)

@@ -1101,3 +1101,100 @@ async fn a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_a
     crate::helpers::drop_postgres_database(&database_url);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// More silent, stalled and half-sent connections than the server has file descriptors: each is
+/// closed after the idle timeout, and a real request made during the flood is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_and_stalled_connections_are_cut_off_and_cannot_starve_real_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = temp_dir("idle");
+    let database_url = process_database(Backend::Sqlite, &dir).await.unwrap();
+    let smtp = FakeSmtp::start().await;
+    let seed = crate::helpers::app_on(&database_url).await;
+    seed.create_business(
+        "biz_i",
+        "Idle Inc",
+        vec![("usr_i".into(), "owner@idle.example.com".into(), Role::Owner)],
+        1,
+    )
+    .await
+    .unwrap();
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start_limited(
+            &url,
+            &d,
+            &s,
+            true,
+            &[("LEADPING_IDLE_TIMEOUT_SECS", "2")],
+            Some(128),
+        )
+    })
+    .await
+    .unwrap();
+    let addr = server.base_url.trim_start_matches("http://").to_string();
+    // 160 connections that send nothing, 40 that stop half-way through their headers, and 40
+    // whose body never finishes: 240 against a limit of 128 descriptors.
+    let mut held = Vec::new();
+    for i in 0..240 {
+        let Ok(mut c) = tokio::net::TcpStream::connect(&addr).await else {
+            continue;
+        };
+        match i % 6 {
+            0 => {
+                let _ = c
+                    .write_all(b"GET /businesses/me/invitations HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .await;
+            }
+            1 => {
+                let _ = c
+                    .write_all(
+                        b"POST /businesses/invitations/accept HTTP/1.1\r\nHost: x\r\n\
+                          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
+                    )
+                    .await;
+            }
+            _ => {}
+        }
+        held.push(c);
+    }
+    // A real request while they are held: answered once the idle ones are cut off.
+    let started = std::time::Instant::now();
+    let answer = reqwest::Client::builder()
+        .timeout(StdDuration::from_secs(20))
+        .build()
+        .unwrap()
+        .get(format!("{}/businesses/me/invitations", server.base_url))
+        .header(
+            "authorization",
+            format!("Bearer {}", token("biz_i", "usr_i", "Owner")),
+        )
+        .send()
+        .await
+        .expect("a real request is answered during the flood");
+    assert_eq!(answer.status(), 200);
+    eprintln!("real request answered after {:?}", started.elapsed());
+    // Every held connection has been closed by the server by now, or is within moments.
+    let mut closed = 0;
+    for mut c in held {
+        // Read to the end: a half-sent request may get a refusal before the close.
+        let until_closed = async {
+            let mut buf = [0u8; 512];
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        };
+        if tokio::time::timeout(StdDuration::from_secs(6), until_closed)
+            .await
+            .is_ok()
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 240, "every idle or stalled connection was cut off");
+    drop((server, seed));
+    let _ = std::fs::remove_dir_all(dir);
+}

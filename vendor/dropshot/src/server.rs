@@ -212,6 +212,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
         tls: Option<ConfigTls>,
         version_policy: VersionPolicy,
         error_renderer: Option<Arc<dyn ErrorRenderer>>,
+        idle_timeout: Option<std::time::Duration>,
     ) -> Result<HttpServerStarter<C>, BuildError> {
         let tcp = {
             let std_listener = std::net::TcpListener::bind(
@@ -282,7 +283,8 @@ impl<C: ServerContext> HttpServerStarter<C> {
             );
         }
 
-        let http_acceptor = HttpAcceptor { tcp, log: log.clone() };
+        let http_acceptor =
+            HttpAcceptor { tcp, log: log.clone(), idle_timeout };
 
         Ok(HttpServerStarter {
             app_state,
@@ -360,6 +362,10 @@ impl<C: ServerContext> HttpServerStarter<C> {
                         (sock, remote_addr) = http_acceptor.accept() => {
                             let handler = make_service
                                 .make_http_request_handler(remote_addr);
+                            let sock = IdleTimeout::new(
+                                sock,
+                                http_acceptor.idle_timeout,
+                            );
                             let fut = builder
                                 .serve_connection_with_upgrades(
                                     TokioIo::new(sock),
@@ -423,9 +429,119 @@ impl<C: ServerContext> HttpServerStarter<C> {
 
 /// Accepts TCP connections like a `TcpListener`, but ignores transient errors
 /// rather than propagating them to the caller
+/// A connection whose reads and writes may each wait at most `timeout` (see
+/// [`ServerBuilder::idle_timeout`]); a wait past it fails with `TimedOut`,
+/// which ends the connection.
+struct IdleTimeout<S> {
+    inner: S,
+    timeout: Option<std::time::Duration>,
+    read_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    write_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> IdleTimeout<S> {
+    fn new(inner: S, timeout: Option<std::time::Duration>) -> Self {
+        IdleTimeout { inner, timeout, read_deadline: None, write_deadline: None }
+    }
+
+    /// `Pending` from the inner stream: starts the wait's clock if it is not
+    /// running, and fails the operation once the clock has run out.
+    fn waited(
+        deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        timeout: Option<std::time::Duration>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Error> {
+        let Some(timeout) = timeout else { return Poll::Pending };
+        let sleep = deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the connection was idle for too long",
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.read_deadline = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                Self::waited(&mut this.read_deadline, this.timeout, cx).map(Err)
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                this.write_deadline = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                Self::waited(&mut this.write_deadline, this.timeout, cx).map(Err)
+            }
+        }
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                this.write_deadline = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                Self::waited(&mut this.write_deadline, this.timeout, cx).map(Err)
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 struct HttpAcceptor {
     tcp: TcpListener,
     log: slog::Logger,
+    /// See [`ServerBuilder::idle_timeout`].
+    idle_timeout: Option<std::time::Duration>,
 }
 
 impl HttpAcceptor {
@@ -1226,6 +1342,7 @@ pub struct ServerBuilder<C: ServerContext> {
     version_policy: VersionPolicy,
     tls: Option<ConfigTls>,
     error_renderer: Option<DebugIgnore<Arc<dyn ErrorRenderer>>>,
+    idle_timeout: Option<std::time::Duration>,
 }
 
 impl<C: ServerContext> ServerBuilder<C> {
@@ -1248,6 +1365,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             version_policy: VersionPolicy::Unversioned,
             tls: Default::default(),
             error_renderer: None,
+            idle_timeout: None,
         }
     }
 
@@ -1255,6 +1373,20 @@ impl<C: ServerContext> ServerBuilder<C> {
     /// [`ErrorRenderer`]); by default, with [`HttpError::into_response`].
     pub fn error_renderer(mut self, renderer: Arc<dyn ErrorRenderer>) -> Self {
         self.error_renderer = Some(DebugIgnore(renderer));
+        self
+    }
+
+    /// Closes a plain-HTTP connection whose reads or writes have waited
+    /// longer than `timeout`: a client that connects and sends nothing, stops
+    /// half-way through its headers or body, or stops reading its response,
+    /// and an idle keep-alive connection.  Without it such a connection holds
+    /// its socket (and a file descriptor) for as long as the client likes,
+    /// since the HTTP/1-or-2 detection that precedes hyper's own header
+    /// timeout waits for the first bytes without limit.  The timeout must
+    /// exceed the longest a handler takes to answer: hyper may keep a read
+    /// pending while a handler runs.
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.idle_timeout = Some(timeout);
         self
     }
 
@@ -1316,6 +1448,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             self.tls,
             self.version_policy,
             self.error_renderer.map(|r| r.0),
+            self.idle_timeout,
         )
     }
 }
