@@ -127,6 +127,26 @@ fn parse_level(s: &str) -> Result<ConfigLoggingLevel, String> {
     })
 }
 
+/// For a setting with a bad value, every name it goes by: clap names the flag only, while most
+/// settings come from the environment or the config file.
+fn setting_hint(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let ContextValue::String(arg) = e.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let flag = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let key = flag.replace('-', "_");
+    let env = format!("LEADPING_{}", key.to_uppercase());
+    let from = if std::env::var_os(&env).is_some() {
+        " (set here by the environment or the config file)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "the setting is `--{flag}`, environment variable {env}{from}, config file key `{key}`"
+    ))
+}
+
 /// Waits for SIGTERM (what an orchestrator sends on a deploy or a scale-down) or SIGINT (Ctrl-C);
 /// returns its name.
 async fn shutdown_signal() -> anyhow::Result<&'static str> {
@@ -143,7 +163,17 @@ fn main() -> anyhow::Result<()> {
     // The config file feeds the environment before anything reads it, and before any thread
     // exists: that is what makes setting variables sound here.
     config::load_file_into_env(std::env::args_os())?;
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let hint = setting_hint(&e);
+            let _ = e.print();
+            if let Some(hint) = hint {
+                eprintln!("{hint}");
+            }
+            std::process::exit(e.exit_code());
+        }
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

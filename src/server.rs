@@ -22,6 +22,10 @@ use crate::contract::leadping_invitations_api_mod;
 /// is tight for an accept request with long names.
 pub const REQUEST_BODY_MAX_BYTES: usize = 16 * 1024;
 
+/// The request line and headers together above this are refused (hyper's 431, without a
+/// body): a bearer JWT is a few KiB at most, and the longest path a few hundred bytes.
+pub const REQUEST_HEAD_MAX_BYTES: usize = 16 * 1024;
+
 /// How to run the server.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -139,6 +143,7 @@ pub fn start(
         .config(config)
         .error_renderer(Arc::new(ProblemRenderer))
         .idle_timeout(settings.idle_timeout)
+        .max_request_head_bytes(REQUEST_HEAD_MAX_BYTES)
         .start()
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)

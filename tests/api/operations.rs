@@ -949,7 +949,8 @@ async fn metrics_count_requests_deliveries_backlog_and_seats_on_their_own_listen
 }
 
 /// A body over the size limit is a 413 and a body that is not JSON a 415, each a problem of its
-/// own type, on both operations that take a body; neither changes anything.
+/// own type, on both operations that take a body; neither changes anything. Headers over their
+/// limit get hyper's 431.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothing() {
     let Some(t) = crate::helpers::spawn_app(Backend::Sqlite).await else {
@@ -1001,6 +1002,26 @@ async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothi
                 "{problem}"
             );
         }
+    }
+    // Headers over the deliberate limit (16 KiB) are refused by hyper with a 431; a large but
+    // reasonable header block (an 8 KiB cookie, say) is not.
+    for (size, expected) in [(20_000, "431"), (8_000, "200")] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = t.base_url.trim_start_matches("http://").to_string();
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(size)
+        );
+        let _ = c.write_all(request.as_bytes()).await;
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(StdDuration::from_secs(5), c.read_to_end(&mut reply)).await;
+        let status = String::from_utf8_lossy(&reply)
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(status, expected, "a {size}-byte header");
     }
     let list = t
         .http
@@ -1197,4 +1218,24 @@ async fn idle_and_stalled_connections_are_cut_off_and_cannot_starve_real_request
     assert_eq!(closed, 240, "every idle or stalled connection was cut off");
     drop((server, seed));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A bad value in the environment stops the start with a message naming the setting by every
+/// name it has (clap alone names only the flag).
+#[test]
+fn a_bad_setting_is_named_by_its_environment_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("LEADPING_DELIVERY_LEASE_SECS", "soon")
+        .env("LEADPING_DATA_DIR", temp_dir("bad-setting"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("soon")
+            && stderr.contains("LEADPING_DELIVERY_LEASE_SECS")
+            && stderr.contains("delivery_lease_secs"),
+        "{stderr}"
+    );
 }

@@ -213,6 +213,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
         version_policy: VersionPolicy,
         error_renderer: Option<Arc<dyn ErrorRenderer>>,
         idle_timeout: Option<std::time::Duration>,
+        max_head_bytes: Option<usize>,
     ) -> Result<HttpServerStarter<C>, BuildError> {
         let tcp = {
             let std_listener = std::net::TcpListener::bind(
@@ -283,8 +284,12 @@ impl<C: ServerContext> HttpServerStarter<C> {
             );
         }
 
-        let http_acceptor =
-            HttpAcceptor { tcp, log: log.clone(), idle_timeout };
+        let http_acceptor = HttpAcceptor {
+            tcp,
+            log: log.clone(),
+            idle_timeout,
+            max_head_bytes,
+        };
 
         Ok(HttpServerStarter {
             app_state,
@@ -315,6 +320,10 @@ impl<C: ServerContext> HttpServerStarter<C> {
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // http/1 settings
             builder.http1().timer(TokioTimer::new());
+            if let Some(max) = http_acceptor.max_head_bytes {
+                // hyper's floor; a request line and headers over it get a 431.
+                builder.http1().max_buf_size(max.max(8192));
+            }
             // http/2 settings
             builder.http2().timer(TokioTimer::new());
 
@@ -542,6 +551,8 @@ struct HttpAcceptor {
     log: slog::Logger,
     /// See [`ServerBuilder::idle_timeout`].
     idle_timeout: Option<std::time::Duration>,
+    /// See [`ServerBuilder::max_request_head_bytes`].
+    max_head_bytes: Option<usize>,
 }
 
 impl HttpAcceptor {
@@ -1343,6 +1354,7 @@ pub struct ServerBuilder<C: ServerContext> {
     tls: Option<ConfigTls>,
     error_renderer: Option<DebugIgnore<Arc<dyn ErrorRenderer>>>,
     idle_timeout: Option<std::time::Duration>,
+    max_head_bytes: Option<usize>,
 }
 
 impl<C: ServerContext> ServerBuilder<C> {
@@ -1366,6 +1378,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             tls: Default::default(),
             error_renderer: None,
             idle_timeout: None,
+            max_head_bytes: None,
         }
     }
 
@@ -1387,6 +1400,14 @@ impl<C: ServerContext> ServerBuilder<C> {
     /// pending while a handler runs.
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The most bytes an HTTP/1 request line and headers may take (at least
+    /// 8 KiB, hyper's floor); a request over it is refused by hyper with a
+    /// 431.  By default hyper's own limit (about 400 KiB).
+    pub fn max_request_head_bytes(mut self, max: usize) -> Self {
+        self.max_head_bytes = Some(max);
         self
     }
 
@@ -1449,6 +1470,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             self.version_policy,
             self.error_renderer.map(|r| r.0),
             self.idle_timeout,
+            self.max_head_bytes,
         )
     }
 }
