@@ -400,14 +400,7 @@ async fn a_server_killed_between_commit_and_send_delivers_after_restart(backend:
         .await
         .unwrap();
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_k",
-        "Kill Inc",
-        vec![("usr_k".into(), "owner@kill.example.com".into(), Role::Owner)],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "k").await;
     let created = first
         .client(&token("biz_k", "usr_k", "Owner"))
         .create_business_invitation()
@@ -454,18 +447,7 @@ async fn two_server_processes_on_one_postgres_send_each_message_once() {
     };
     let smtp = FakeSmtp::start().await;
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_r",
-        "Replica Inc",
-        vec![(
-            "usr_r".into(),
-            "owner@replica.example.com".into(),
-            Role::Owner,
-        )],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "r").await;
     let dir = temp_dir("replicas");
     let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
     let (one, two) = tokio::task::spawn_blocking(move || {

@@ -412,6 +412,23 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Seeds business `biz_NAME` with one member, its Owner `usr_NAME` (`owner@NAME.example.com`):
+/// what a test of server processes acts as, with [`token`]`("biz_NAME", "usr_NAME", "Owner")`.
+pub async fn seed_owner(app: &App, name: &str) {
+    app.create_business(
+        &format!("biz_{name}"),
+        &format!("{name} Inc"),
+        vec![(
+            format!("usr_{name}"),
+            format!("owner@{name}.example.com"),
+            Role::Owner,
+        )],
+        1,
+    )
+    .await
+    .unwrap();
+}
+
 /// The application over an existing database (to seed what a server process will serve).
 pub async fn app_on(database_url: &str) -> App {
     let url = database_url.to_string();

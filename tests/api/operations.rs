@@ -104,14 +104,7 @@ async fn sigterm_during_a_burst_answers_every_request_and_sends_every_email_once
     let smtp = FakeSmtp::start().await;
     smtp.slow(StdDuration::from_millis(300));
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_t",
-        "Term Inc",
-        vec![("usr_t".into(), "owner@term.example.com".into(), Role::Owner)],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "t").await;
     let env = [
         ("LEADPING_DELIVERY_WAIT_MS", "1500"),
         ("LEADPING_DELIVERY_LEASE_SECS", "60"),
@@ -255,18 +248,7 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
     };
     let url = pg.url();
     let seed = crate::helpers::app_on(&url).await;
-    seed.create_business(
-        "biz_o",
-        "Outage Inc",
-        vec![(
-            "usr_o".into(),
-            "owner@outage.example.com".into(),
-            Role::Owner,
-        )],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "o").await;
     drop(seed);
     let smtp = FakeSmtp::start().await;
     let dir = temp_dir("outage");
@@ -408,14 +390,7 @@ async fn two_replicas_one_killed_mid_run_lose_nothing_and_hold_every_limit() {
     let smtp = FakeSmtp::start().await;
     smtp.slow(StdDuration::from_millis(30));
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_k",
-        "Kill Inc",
-        vec![("usr_k".into(), "owner@kill.example.com".into(), Role::Owner)],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "k").await;
     let cap = 45;
     let cap_text = cap.to_string();
     let env = [
@@ -845,18 +820,7 @@ async fn metrics_count_requests_deliveries_backlog_and_seats_on_their_own_listen
     let database_url = process_database(Backend::Sqlite, &dir).await.unwrap();
     let smtp = FakeSmtp::start().await;
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_m",
-        "Metrics Inc",
-        vec![(
-            "usr_m".into(),
-            "owner@metrics.example.com".into(),
-            Role::Owner,
-        )],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "m").await;
     let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
     let server = tokio::task::spawn_blocking(move || {
         ServerProcess::start_with(
@@ -1044,14 +1008,7 @@ async fn a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_a
         return;
     };
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_ro",
-        "Read Only Inc",
-        vec![("usr_ro".into(), "owner@ro.example.com".into(), Role::Owner)],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "ro").await;
     drop(seed);
     let name = database_url.rsplit_once('/').unwrap().1.to_string();
     let admin = std::env::var("TEST_DATABASE_URL").unwrap();
@@ -1132,14 +1089,7 @@ async fn idle_and_stalled_connections_are_cut_off_and_cannot_starve_real_request
     let database_url = process_database(Backend::Sqlite, &dir).await.unwrap();
     let smtp = FakeSmtp::start().await;
     let seed = crate::helpers::app_on(&database_url).await;
-    seed.create_business(
-        "biz_i",
-        "Idle Inc",
-        vec![("usr_i".into(), "owner@idle.example.com".into(), Role::Owner)],
-        1,
-    )
-    .await
-    .unwrap();
+    crate::helpers::seed_owner(&seed, "i").await;
     let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
     let server = tokio::task::spawn_blocking(move || {
         ServerProcess::start_limited(
