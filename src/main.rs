@@ -259,7 +259,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let log = leadping_invitations::logging::logger_in(&log_level, format)?;
             let mut app = config::app(&data, &policy).await?;
             app.delivery_wait = settings.wait;
-
             app.log = log.clone();
             let delivery = DeliveryLoop::new(app.clone(), mail.mailer(&data)?, settings);
             let context = leadping_invitations::api::ApiContext {

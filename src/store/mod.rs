@@ -148,7 +148,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the database a URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://...`)
+    /// Opens the database a URL names (`sqlite://PATH`, `sqlite://PATH?mode=ro`,
+    /// `sqlite::memory:`, `postgres://...`)
     /// and brings its schema up to date.
     pub fn open(url: &str) -> Result<Store, StoreError> {
         Store::open_with_timeout(url, DEFAULT_TIMEOUT)
@@ -164,7 +165,20 @@ impl Store {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            Ok(Store::Sqlite(sqlite::SqliteStore::open(path, timeout)?))
+            // `?mode=ro`: open the file for reading only (a copy to inspect, a volume mounted
+            // read-only); writes then answer 503, and start-up and readiness say why.
+            let (path, read_only) = match path.split_once('?') {
+                None => (path, false),
+                Some((path, "mode=ro")) => (path, true),
+                Some((_, other)) => {
+                    return Err(StoreError::Config(format!(
+                        "unsupported SQLite option {other:?}: the only one is mode=ro"
+                    )));
+                }
+            };
+            Ok(Store::Sqlite(sqlite::SqliteStore::open_with(
+                path, timeout, read_only,
+            )?))
         } else {
             Err(StoreError::Config(format!(
                 "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."

@@ -34,8 +34,23 @@ const MAX_GROUP: usize = 64;
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
     pub fn open(path: &str, busy_timeout: std::time::Duration) -> Result<Self, StoreError> {
+        Self::open_with(path, busy_timeout, false)
+    }
+
+    /// [`SqliteStore::open`], or (`read_only`) the existing file at `path` for reading only.
+    pub fn open_with(
+        path: &str,
+        busy_timeout: std::time::Duration,
+        read_only: bool,
+    ) -> Result<Self, StoreError> {
         let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
+        } else if read_only {
+            Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?
         } else {
             if let Some(dir) = std::path::Path::new(path)
                 .parent()
@@ -48,13 +63,19 @@ impl SqliteStore {
             Connection::open(path)?
         };
         conn.busy_timeout(busy_timeout)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let read_only = conn.is_readonly(rusqlite::MAIN_DB)?;
+        if !read_only {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Enough for every statement the store has, so none is ever re-prepared.
         conn.set_prepared_statement_cache_capacity(64);
-        let read_only = conn.is_readonly(rusqlite::MAIN_DB)?;
-        migrate(&mut conn)?;
+        if read_only {
+            schema_is_current(&conn)?;
+        } else {
+            migrate(&mut conn)?;
+        }
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -85,6 +106,25 @@ impl SqliteStore {
         let stopped = || E::from(StoreError::Join("the SQLite writer has stopped".into()));
         self.jobs.send(Box::new(job)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// A database that can only be read cannot be migrated: it serves (reads work, writes answer 503)
+/// only when its schema is this build's.
+fn schema_is_current(conn: &Connection) -> Result<(), StoreError> {
+    let version: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
+        .unwrap_or(None);
+    if version == Some(super::SCHEMA_VERSION) {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "the database is read-only and its schema is at version {} where this build needs {}: migrate a writable copy first",
+            version.unwrap_or(0),
+            super::SCHEMA_VERSION
+        )))
     }
 }
 

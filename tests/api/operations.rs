@@ -17,6 +17,7 @@ crate::on_both_databases!(
     an_outcome_is_recorded_only_under_the_newest_claim_of_its_row,
     sigterm_during_a_burst_answers_every_request_and_sends_every_email_once,
     no_credential_or_address_reaches_the_log_in_either_format,
+    a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_answer_503,
 );
 
 /// A worker stalls past its lease; another claims the row again. The stalled worker's outcome,
@@ -998,31 +999,29 @@ async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothi
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
 }
 
-/// A PostgreSQL database that takes no writes (a standby, or `default_transaction_read_only`)
-/// at the schema this build expects: the server starts, says so, answers reads, refuses writes
-/// with 503 and Retry-After, and readiness reports it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_answer_503() {
+/// A database that takes no writes (a PostgreSQL with `default_transaction_read_only`, as a
+/// standby is; a SQLite file opened `?mode=ro`) at the schema this build expects: the server
+/// starts, says so, answers reads, refuses writes with 503 and Retry-After, and readiness
+/// reports it.
+async fn a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_answer_503(
+    backend: Backend,
+) {
     let dir = temp_dir("read-only");
-    let Some(database_url) = process_database(Backend::Postgres, &dir).await else {
+    let Some(database_url) = process_database(backend, &dir).await else {
         return;
     };
     let seed = crate::helpers::app_on(&database_url).await;
     crate::helpers::seed_owner(&seed, "ro").await;
     drop(seed);
-    let name = database_url.rsplit_once('/').unwrap().1.to_string();
-    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
-    tokio::task::spawn_blocking(move || {
-        let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
-        c.batch_execute(&format!(
-            "ALTER DATABASE {name} SET default_transaction_read_only = on"
-        ))
-        .unwrap();
-    })
-    .await
-    .unwrap();
+    let served_url = match backend {
+        Backend::Sqlite => format!("{database_url}?mode=ro"),
+        Backend::Postgres => {
+            set_read_only(&database_url, true).await;
+            database_url.clone()
+        }
+    };
     let smtp = FakeSmtp::start().await;
-    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let (url, d, s) = (served_url, dir.clone(), smtp.url());
     let server = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
         .await
         .unwrap();
@@ -1066,18 +1065,27 @@ async fn a_read_only_database_is_reported_at_start_and_by_readiness_and_writes_a
         server.stderr_lines()
     );
     drop(server);
-    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    if backend == Backend::Postgres {
+        set_read_only(&database_url, false).await;
+        crate::helpers::drop_postgres_database(&database_url);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Makes a test's PostgreSQL database take no writes on new connections, as a standby does.
+async fn set_read_only(database_url: &str, on: bool) {
     let name = database_url.rsplit_once('/').unwrap().1.to_string();
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let value = if on { "on" } else { "off" };
     tokio::task::spawn_blocking(move || {
         let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
-        let _ = c.batch_execute(&format!(
-            "ALTER DATABASE {name} SET default_transaction_read_only = off"
-        ));
+        c.batch_execute(&format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = {value}"
+        ))
+        .unwrap();
     })
     .await
     .unwrap();
-    crate::helpers::drop_postgres_database(&database_url);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// More silent, stalled and half-sent connections than the server has file descriptors: each is
