@@ -71,7 +71,7 @@ async fn openapi_document(
 
 /// The errors dropshot produces itself (no route for the path, no handler for the method, a path
 /// that does not decode) as problems like every other error, tied to the request. dropshot 0.18
-/// has no hook for them; the vendored dropshot's one patch adds it (`vendor/dropshot/README.md`).
+/// has no hook for them; a patch of the vendored dropshot adds it (`vendor/dropshot/README.md`).
 #[derive(Debug)]
 pub struct ProblemRenderer;
 

@@ -441,34 +441,65 @@ impl<C: ServerContext> HttpServerStarter<C> {
 /// A connection whose reads and writes may each wait at most `timeout` (see
 /// [`ServerBuilder::idle_timeout`]); a wait past it fails with `TimedOut`,
 /// which ends the connection.
+///
+/// Cheap on the hot path: a wait's start is an `Instant::now()`, and each
+/// direction keeps one timer for the connection's life, reset only when it
+/// fires early (it was set for an earlier wait), not on every read.
 struct IdleTimeout<S> {
     inner: S,
     timeout: Option<std::time::Duration>,
-    read_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    write_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    read: Wait,
+    write: Wait,
 }
 
-impl<S> IdleTimeout<S> {
-    fn new(inner: S, timeout: Option<std::time::Duration>) -> Self {
-        IdleTimeout { inner, timeout, read_deadline: None, write_deadline: None }
+/// One direction's current wait, if any, and its timer.
+#[derive(Default)]
+struct Wait {
+    since: Option<tokio::time::Instant>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Wait {
+    /// The operation completed: no wait is under way.
+    fn done(&mut self) {
+        self.since = None;
     }
 
-    /// `Pending` from the inner stream: starts the wait's clock if it is not
-    /// running, and fails the operation once the clock has run out.
-    fn waited(
-        deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The operation is pending: fails it once it has waited `timeout`.
+    fn pending(
+        &mut self,
         timeout: Option<std::time::Duration>,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Error> {
         let Some(timeout) = timeout else { return Poll::Pending };
-        let sleep = deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the connection was idle for too long",
-            )),
-            Poll::Pending => Poll::Pending,
+        let due = *self.since.get_or_insert_with(tokio::time::Instant::now)
+            + timeout;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        loop {
+            match timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if tokio::time::Instant::now() >= due => {
+                    return Poll::Ready(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the connection was idle for too long",
+                    ));
+                }
+                // Set for an earlier wait: move it to this one's end.
+                Poll::Ready(()) => timer.as_mut().reset(due),
+            }
+        }
+    }
+}
+
+impl<S> IdleTimeout<S> {
+    fn new(inner: S, timeout: Option<std::time::Duration>) -> Self {
+        IdleTimeout {
+            inner,
+            timeout,
+            read: Wait::default(),
+            write: Wait::default(),
         }
     }
 }
@@ -482,12 +513,10 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleTimeout<S> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                this.read_deadline = None;
+                this.read.done();
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                Self::waited(&mut this.read_deadline, this.timeout, cx).map(Err)
-            }
+            Poll::Pending => this.read.pending(this.timeout, cx).map(Err),
         }
     }
 }
@@ -501,12 +530,10 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<S> 
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(result) => {
-                this.write_deadline = None;
+                this.write.done();
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                Self::waited(&mut this.write_deadline, this.timeout, cx).map(Err)
-            }
+            Poll::Pending => this.write.pending(this.timeout, cx).map(Err),
         }
     }
 
@@ -532,12 +559,10 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<S> 
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(result) => {
-                this.write_deadline = None;
+                this.write.done();
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                Self::waited(&mut this.write_deadline, this.timeout, cx).map(Err)
-            }
+            Poll::Pending => this.write.pending(this.timeout, cx).map(Err),
         }
     }
 
