@@ -431,10 +431,7 @@ async fn a_server_killed_between_commit_and_send_delivers_after_restart(backend:
     );
     drop(second);
     drop(seed);
-    if backend == Backend::Postgres {
-        crate::helpers::drop_postgres_database(&database_url);
-    }
-    let _ = std::fs::remove_dir_all(dir);
+    crate::helpers::remove_process_database(&database_url, &dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -488,6 +485,5 @@ async fn two_server_processes_on_one_postgres_send_each_message_once() {
     ids.dedup();
     assert_eq!(ids.len(), n);
     drop((one, two, seed));
-    crate::helpers::drop_postgres_database(&database_url);
-    let _ = std::fs::remove_dir_all(dir);
+    crate::helpers::remove_process_database(&database_url, &dir);
 }

@@ -460,6 +460,13 @@ pub fn drop_postgres_database(database_url: &str) {
     }
 }
 
+/// Removes what [`process_database`] made: the PostgreSQL database (nothing for SQLite, whose
+/// file is in `dir`) and `dir`.
+pub fn remove_process_database(database_url: &str, dir: &std::path::Path) {
+    drop_postgres_database(database_url);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A directory of its own under the system's temporary directory.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(

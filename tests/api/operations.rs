@@ -177,10 +177,7 @@ async fn sigterm_during_a_burst_answers_every_request_and_sends_every_email_once
         );
     }
     drop((second, seed));
-    if backend == Backend::Postgres {
-        crate::helpers::drop_postgres_database(&database_url);
-    }
-    let _ = std::fs::remove_dir_all(dir);
+    crate::helpers::remove_process_database(&database_url, &dir);
 }
 
 /// `GET /health/live` always answers 200; `GET /health/ready` 200 with every check passing.
@@ -552,8 +549,7 @@ async fn two_replicas_one_killed_mid_run_lose_nothing_and_hold_every_limit() {
         total - ids.len()
     );
     drop((b, seed));
-    crate::helpers::drop_postgres_database(&database_url);
-    let _ = std::fs::remove_dir_all(dir);
+    crate::helpers::remove_process_database(&database_url, &dir);
 }
 
 /// `serve --production` with local defaults refuses to start, naming each setting to set and
@@ -615,8 +611,7 @@ async fn production_mode_refuses_local_defaults_by_name_and_starts_when_all_is_s
         "a fully configured production server serves"
     );
     drop(server);
-    crate::helpers::drop_postgres_database(&database_url);
-    let _ = std::fs::remove_dir_all(dir);
+    crate::helpers::remove_process_database(&database_url, &dir);
 }
 
 /// A full scenario, hostile requests included, in both log formats: no bearer token, acceptance
@@ -805,10 +800,7 @@ async fn no_credential_or_address_reaches_the_log_in_either_format(backend: Back
             }
         }
         drop((server, seed));
-        if backend == Backend::Postgres {
-            crate::helpers::drop_postgres_database(&database_url);
-        }
-        let _ = std::fs::remove_dir_all(dir);
+        crate::helpers::remove_process_database(&database_url, &dir);
     }
 }
 
