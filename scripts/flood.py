@@ -7,8 +7,8 @@
 Run from the repository root after `cargo build` (it uses target/debug/leadping-invitations).
 Every request is one a real attacker or a broken client could send, and none is allowed to change
 anything: forged, expired, not-yet-valid, `alg: none` and cut-off bearer tokens; another
-business's ids; an Agent trying what it may not; bodies too large, not JSON, not UTF-8, of the
-wrong shape or with unknown fields; odd and huge path ids, encoded NULs and dot segments;
+business's ids; an Agent trying what it may not, also by replaying the Owner's Idempotency-Key;
+bodies too large, not JSON, not UTF-8, of the wrong shape or with unknown fields; odd and huge path ids, encoded NULs and dot segments;
 acceptance tokens that are not; and malformed HTTP (garbage, a 64 KiB header, a 32 KiB URI, a
 body cut short). Only the loopback address is used; the flood stops by itself.
 """
@@ -129,6 +129,15 @@ def main():
         agent_a = next(m for m in a["members"] if m["role"] == "Agent")
         b_invitation = b["invitationIds"][0]
         a_invitation = a["invitationIds"][0]
+        # The Owner resends with an Idempotency-Key: a replay of it by anyone else must be refused.
+        owner = owner_a["token"]
+        replay_key = {"Idempotency-Key": "flood-owner-key"}
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{base}/businesses/me/invitations/{a_invitation}/resend", method="POST",
+                headers={"Authorization": f"Bearer {owner}", **replay_key}), timeout=10) as r:
+            if r.status != 200:
+                sys.exit(f"the Owner's resend before the flood answered {r.status}")
+        owner_b = next(m for m in b["members"] if m["role"] == "Owner")
         # The demo's emails go out first; from then on nothing may change.
         for _ in range(100):
             if outbox_settled(db):
@@ -162,6 +171,10 @@ def main():
             ("another business's invitation: revoke", "DELETE", f"{inv}/{b_invitation}",
              {"Authorization": f"Bearer {owner}"}, None),
             ("an Agent resends", "POST", f"{inv}/{a_invitation}/resend", {"Authorization": f"Bearer {agent}"}, None),
+            ("an Agent replays the Owner's Idempotency-Key", "POST", f"{inv}/{a_invitation}/resend",
+             {"Authorization": f"Bearer {agent}", **replay_key}, None),
+            ("another business replays the Owner's Idempotency-Key", "POST", f"{inv}/{a_invitation}/resend",
+             {"Authorization": f"Bearer {owner_b['token']}", **replay_key}, None),
             ("an Agent revokes", "DELETE", f"{inv}/{a_invitation}", {"Authorization": f"Bearer {agent}"}, None),
             ("an Agent invites, with unknown fields", "POST", inv,
              {"Authorization": f"Bearer {agent}", "Content-Type": "application/json"},

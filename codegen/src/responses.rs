@@ -256,16 +256,11 @@ pub fn generate(
         "a success response",
     )?;
     let description = str_at(response, &p, "description")?;
-    let headers = response_headers(response, &p, shared, cfg)?;
-    if let Some(set) = headers.set {
-        return Err(GenError::new(
-            &ptr(&p, "headers"),
-            format!(
-                "a success response here carries no headers but `{REQUEST_ID}` (found the set `{set}`)"
-            ),
-            format!("only `{REQUEST_ID}`"),
-        ));
-    }
+    // Headers of its own beyond `x-request-id` travel in the success variant beside the body,
+    // as an error status's do.
+    let set = response_headers(response, &p, shared, cfg)?
+        .set
+        .map(|s| format_ident!("{}", s));
     let (variant, stock, konst) = match code.as_str() {
         "200" => (
             quote! { Ok },
@@ -305,12 +300,33 @@ pub fn generate(
                     "leave `content` out, or answer 200 with the body",
                 ));
             }
-            Some(body) => (
-                quote! { #stock<#body> },
-                quote! { #[doc = #variant_doc] #variant(#body) },
-                quote! { Self::#variant(body) => ::dropshot::HttpResponse::to_result(#stock(body)) },
-                quote! { Self::#variant(..) => ::http::StatusCode::#konst },
-            ),
+            Some(body) => match &set {
+                None => (
+                    quote! { #stock<#body> },
+                    quote! { #[doc = #variant_doc] #variant(#body) },
+                    quote! { Self::#variant(body) => ::dropshot::HttpResponse::to_result(#stock(body)) },
+                    quote! { Self::#variant(..) => ::http::StatusCode::#konst },
+                ),
+                Some(set) => (
+                    quote! { #stock<#body> },
+                    quote! { #[doc = #variant_doc] #variant(#body, #set) },
+                    quote! {
+                        Self::#variant(body, headers) => {
+                            let mut response = ::dropshot::HttpResponse::to_result(#stock(body))?;
+                            response.headers_mut().extend(headers.header_map()?);
+                            ::std::result::Result::Ok(response)
+                        }
+                    },
+                    quote! { Self::#variant(..) => ::http::StatusCode::#konst },
+                ),
+            },
+            None if code == "204" && set.is_some() => {
+                return Err(GenError::new(
+                    &ptr(&p, "headers"),
+                    "a 204 response here carries no headers but `x-request-id`",
+                    "only `x-request-id`, or answer 200 with a body",
+                ));
+            }
             None if code == "204" => (
                 quote! { #stock },
                 quote! { #[doc = #variant_doc] #variant },
@@ -326,6 +342,16 @@ pub fn generate(
             }
         };
 
+    // dropshot documents one header struct's fields in name order; the success response's own
+    // headers join `x-request-id` in that order.
+    let more_headers = set.as_ref().map(|set| {
+        quote! {
+            metadata.headers.extend(
+                <::dropshot::HttpResponseHeaders<#stock_ty, #set> as ::dropshot::HttpResponse>::response_metadata().headers,
+            );
+            metadata.headers.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    });
     let name = format_ident!("{}Response", type_base);
     let operation_id = op
         .get("operationId")
@@ -361,6 +387,7 @@ pub fn generate(
             fn response_metadata() -> ::dropshot::ApiEndpointResponse {
                 let mut metadata = <::dropshot::HttpResponseHeaders<#stock_ty, RequestIdHeader> as ::dropshot::HttpResponse>::response_metadata();
                 metadata.description = ::std::option::Option::Some(#description.to_string());
+                #more_headers
                 metadata
             }
             fn status_code(&self) -> ::http::StatusCode {
@@ -636,7 +663,7 @@ fn header_set(
                 schema.get("type").and_then(Value::as_str),
                 schema.get("format").and_then(Value::as_str),
             ),
-            (Some("string"), None) | (Some("integer"), Some("int32" | "int64"))
+            (Some("string" | "boolean"), None) | (Some("integer"), Some("int32" | "int64"))
         );
         let bounded = ["minLength", "maxLength", "pattern"]
             .iter()
@@ -644,8 +671,8 @@ fn header_set(
         if !plain || bounded {
             return Err(GenError::new(
                 &at,
-                "a response header's schema is a plain string or an int32/int64 integer (with an optional `minimum`)",
-                "{\"type\": \"string\"} or {\"type\": \"integer\", \"format\": \"int64\", \"minimum\": 1}",
+                "a response header's schema is a plain string, a boolean or an int32/int64 integer (with an optional `minimum`)",
+                "{\"type\": \"string\"}, {\"type\": \"boolean\"} or {\"type\": \"integer\", \"format\": \"int64\", \"minimum\": 1}",
             ));
         }
         let ft = crate::types::field_type(&schema, &at, cfg)?;
@@ -709,7 +736,9 @@ fn header_set(
                 #(#inserts)*
                 ::std::result::Result::Ok(map)
             }
-            /// The headers as a refusal made before the operation ran set them.
+            /// The headers as a refusal made before the operation ran set them (unused for a
+            /// set that only a success response carries).
+            #[allow(dead_code)]
             fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
                 ::std::option::Option::Some(Self { #(#reads)* })
             }

@@ -682,7 +682,7 @@ fn cases() -> Vec<Case> {
                 )
             }),
             "/paths/~1items~1{itemId}/delete/responses/401/headers/WWW-Authenticate/schema",
-            "plain string or an int32/int64 integer",
+            "plain string, a boolean or an int32/int64 integer",
         ),
         (
             "a length bound on a header",
@@ -696,7 +696,7 @@ fn cases() -> Vec<Case> {
                 )
             }),
             "/paths/~1items~1{itemId}/delete/responses/401/headers/WWW-Authenticate/schema",
-            "plain string or an int32/int64 integer",
+            "plain string, a boolean or an int32/int64 integer",
         ),
         (
             "a security scheme the extractor does not read",
@@ -713,18 +713,18 @@ fn cases() -> Vec<Case> {
             "not one",
         ),
         (
-            "a success response with headers of its own",
+            "a 204 with headers of its own (dropshot's HttpResponseDeleted has none)",
             e,
             Box::new(|v| {
                 let retry = at(v, &format!("{CREATE}/responses/429/headers/Retry-After")).clone();
                 set(
                     v,
-                    &format!("{LIST}/responses/200/headers"),
+                    &format!("{DELETE}/responses/204/headers"),
                     "Retry-After",
                     retry,
                 );
             }),
-            "/paths/~1items/get/responses/200/headers",
+            "/paths/~1items~1{itemId}/delete/responses/204/headers",
             "carries no headers but",
         ),
         (

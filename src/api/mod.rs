@@ -117,6 +117,13 @@ fn idempotency(
         .transpose()
 }
 
+/// Whether a create's or resend's answer replays the first answer to its Idempotency-Key.
+fn replayed(replayed: bool) -> IdempotentReplayedHeader {
+    IdempotentReplayedHeader {
+        idempotent_replayed: replayed,
+    }
+}
+
 /// The problem of an Idempotency-Key outside its bounds.
 fn invalid_key(e: InvalidIdempotencyKey) -> Problem {
     Problem::new(ProblemType::Validation, e.to_string())
@@ -212,7 +219,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
         };
         let app = &rqctx.context().app;
         match app.create(caller.0, body.email, role, idem, Wire).await {
-            Ok(invitation) => R::Ok(invitation),
+            Ok(answer) => R::Ok(answer.body, replayed(answer.replayed)),
             Err(e) => refuse(&rqctx, e),
         }
     }
@@ -250,7 +257,7 @@ impl LeadpingInvitationsApi for InvitationsApi {
         };
         let id = InvitationId::parse(&raw_id);
         match rqctx.context().app.resend(caller.0, id, idem, Wire).await {
-            Ok(invitation) => R::Ok(invitation),
+            Ok(answer) => R::Ok(answer.body, replayed(answer.replayed)),
             Err(e) => refuse(&rqctx, e),
         }
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::idempotency::replayed;
 use super::{
-    App, Idempotency, Queued, Render, Unexpected, caller, now, operation_error, queue_email,
+    Answer, App, Idempotency, Queued, Render, Unexpected, caller, now, operation_error, queue_email,
 };
 use crate::auth::Identity;
 use crate::billing;
@@ -113,7 +113,7 @@ impl App {
         role: Role,
         idem: Option<Idempotency>,
         render: R,
-    ) -> Result<R::Body, CreateError> {
+    ) -> Result<Answer<R::Body>, CreateError> {
         let watch = self.watch();
         let queued = self
             .create_at(identity, email, role, idem, render.clone(), None)
@@ -150,8 +150,10 @@ impl App {
                     .as_ref()
                     .and_then(|s| s.nonce.clone())
                     .unwrap_or_else(|| tokens::random_nonce(16));
+                // After the role rule above: a replay answers only what this caller may do.
                 let reused = CreateError::IdempotencyKeyReused;
-                if let Some(body) = replayed(idem.as_ref(), tx, &business.id, now, reused)? {
+                let scope = me.idempotency_scope();
+                if let Some(body) = replayed(idem.as_ref(), tx, &scope, now, reused)? {
                     return Ok(Queued::Replayed(body));
                 }
                 super::may_email::<CreateError>(
@@ -197,6 +199,7 @@ impl App {
                 tx.insert_invitation(&record)?;
                 Ok(queue_email(
                     tx,
+                    &me,
                     record.invitation,
                     EmailKind::Invite,
                     idem.as_ref(),

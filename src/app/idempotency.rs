@@ -1,13 +1,16 @@
-//! `Idempotency-Key` on create and resend: the same key from the same business replays the first
-//! response for [`IDEMPOTENCY_WINDOW`]; the same key with a different request is refused. The
-//! record is written in the operation's own transaction, so a commit and its record never part.
+//! `Idempotency-Key` on create and resend: the same key from the same caller (business and user)
+//! replays the first response for [`IDEMPOTENCY_WINDOW`]; the same key with a different request
+//! is refused. The record is written in the operation's own transaction, so a commit and its
+//! record never part.
+//!
+//! A replay answers only what the caller may still do: each operation asks for it after
+//! authentication, membership and its role rules, never before (a key is not a credential).
 
 use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::BusinessId;
-use crate::store::{StoreError, StoredResponse, Tx};
+use crate::store::{IdempotencyScope, StoreError, StoredResponse, Tx};
 
 /// How long a stored idempotent response is replayed.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
@@ -53,7 +56,7 @@ impl Idempotency {
     pub(super) fn save(
         &self,
         tx: &mut Tx<'_>,
-        business_id: &BusinessId,
+        scope: &IdempotencyScope,
         body: String,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -62,16 +65,17 @@ impl Idempotency {
             status: 200,
             body,
         };
-        tx.save_idempotent_response(business_id, &self.key, &stored, now)
+        tx.save_idempotent_response(scope, &self.key, &stored, now)
     }
 }
 
-/// The response to replay for a request's key, if the store holds one within the window; `reused`
-/// when the key came with another request. Create and resend ask this first.
+/// The response to replay for a request's key, if the store holds one from this caller within
+/// the window; `reused` when the key came with another request. Create and resend ask this once
+/// the caller is known to be allowed the request (module docs).
 pub(super) fn replayed<B, E>(
     idem: Option<&Idempotency>,
     tx: &mut Tx<'_>,
-    business_id: &BusinessId,
+    scope: &IdempotencyScope,
     now: DateTime<Utc>,
     reused: E,
 ) -> Result<Option<B>, E>
@@ -81,7 +85,7 @@ where
 {
     let Some(idem) = idem else { return Ok(None) };
     let stored = tx
-        .idempotent_response(business_id, &idem.key, now - IDEMPOTENCY_WINDOW)
+        .idempotent_response(scope, &idem.key, now - IDEMPOTENCY_WINDOW)
         .map_err(|e| E::from(e.into()))?;
     match stored {
         None => Ok(None),

@@ -34,7 +34,7 @@ use crate::domain::delivery::{self, EmailKind, EmailState};
 use crate::domain::rules::{self, Policy};
 use crate::domain::{BusinessId, Invitation, InvitationId, OutboxId};
 use crate::problem::{Problem, retry_after};
-use crate::store::{Business, InvitationRecord, Member, Store, StoreError, Tx};
+use crate::store::{Business, IdempotencyScope, InvitationRecord, Member, Store, StoreError, Tx};
 use crate::tokens::TokenKey;
 
 pub use accept::AcceptError;
@@ -204,10 +204,28 @@ pub enum Queued<B> {
         invitation: Box<Invitation>,
         /// The outbox row of the email this change queued.
         outbox_id: OutboxId,
-        /// The key the response is stored under, to be updated once the wait is over.
-        idempotency_key: Option<String>,
+        /// Whose key, and the key, the response is stored under, to be updated once the wait
+        /// is over.
+        idempotency: Option<(IdempotencyScope, String)>,
     },
     Replayed(B),
+}
+
+/// The answer to a create or resend: its body, and whether that body replays the first answer
+/// to the request's Idempotency-Key (which the response says, so that a client can tell).
+#[derive(Debug)]
+pub struct Answer<B> {
+    pub body: B,
+    pub replayed: bool,
+}
+
+impl<B> Answer<B> {
+    fn fresh(body: B) -> Self {
+        Answer {
+            body,
+            replayed: false,
+        }
+    }
 }
 
 impl App {
@@ -324,21 +342,26 @@ impl App {
         queued: Queued<R::Body>,
         kind: EmailKind,
         render: R,
-    ) -> R::Body {
+    ) -> Answer<R::Body> {
         let (invitation, outbox_id, key) = match queued {
-            Queued::Replayed(body) => return body,
+            Queued::Replayed(body) => {
+                return Answer {
+                    body,
+                    replayed: true,
+                };
+            }
             Queued::Fresh {
                 invitation,
                 outbox_id,
-                idempotency_key,
-            } => (invitation, outbox_id, idempotency_key),
+                idempotency,
+            } => (invitation, outbox_id, idempotency),
         };
         let as_committed = |render: &R, e: &dyn std::fmt::Display| {
             slog::warn!(self.log, "answered with the change as committed: a read after it failed";
                 "error" => %e, "outbox_id" => %outbox_id);
             let message =
                 delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
-            render.render(&invitation, now(), message)
+            Answer::fresh(render.render(&invitation, now(), message))
         };
         let news = match self.wait_for_news(watch, outbox_id).await {
             Ok(news) => news,
@@ -350,7 +373,8 @@ impl App {
             News::Recorded(recorded) => match (&recorded.invitation, &key) {
                 (Some(current), None) => {
                     let state = Some(&recorded.state);
-                    return answer(&render, kind, current, state, recorded.at);
+                    let body = answer(&render, kind, current, state, recorded.at);
+                    return Answer::fresh(body);
                 }
                 _ => Some(recorded.state.clone()),
             },
@@ -366,14 +390,14 @@ impl App {
                     return Ok::<_, Unexpected>(None);
                 };
                 let body = answer(&render, kind, &current.invitation, email.as_ref(), now);
-                if let Some(key) = key {
-                    tx.update_idempotent_body(&bid, &key, &serde_json::to_string(&body)?)?;
+                if let Some((scope, key)) = key {
+                    tx.update_idempotent_body(&scope, &key, &serde_json::to_string(&body)?)?;
                 }
                 Ok(Some(body))
             })
             .await;
         match answered {
-            Ok(Some(body)) => body,
+            Ok(Some(body)) => Answer::fresh(body),
             // Invitations are never deleted; were one gone, its state at commit is still true.
             Ok(None) => as_committed(&renderer, &"the invitation is gone"),
             Err(e) => as_committed(&renderer, &e.chain()),
@@ -479,11 +503,12 @@ fn may_email<E: From<EmailRefusal> + From<StoreError>>(
         .map_err(|retry_after_secs| EmailRefusal::DailyCap { retry_after_secs }.into())
 }
 
-/// The end of a create or resend: queues the email in the same transaction, renders the
-/// response as of the commit (the email queued), and keeps it for the request's Idempotency-Key,
-/// so that the record holds it even if the process dies next.
+/// The end of a create or resend by `me`: queues the email in the same transaction, renders
+/// the response as of the commit (the email queued), and keeps it for the request's
+/// Idempotency-Key, so that the record holds it even if the process dies next.
 fn queue_email<R: Render>(
     tx: &mut Tx<'_>,
+    me: &Member,
     invitation: Invitation,
     kind: EmailKind,
     idem: Option<&Idempotency>,
@@ -491,16 +516,21 @@ fn queue_email<R: Render>(
     now: DateTime<Utc>,
 ) -> Result<Queued<R::Body>, Unexpected> {
     let outbox_id = tx.insert_outbox(&invitation.business_id, &invitation.id, kind, now)?;
-    if let Some(idem) = idem {
-        let message =
-            delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
-        let body = serde_json::to_string(&render.render(&invitation, now, message))?;
-        idem.save(tx, &invitation.business_id, body, now)?;
-    }
+    let idempotency = match idem {
+        None => None,
+        Some(idem) => {
+            let scope = me.idempotency_scope();
+            let message =
+                delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
+            let body = serde_json::to_string(&render.render(&invitation, now, message))?;
+            idem.save(tx, &scope, body, now)?;
+            Some((scope, idem.key.clone()))
+        }
+    };
     Ok(Queued::Fresh {
         invitation: Box::new(invitation),
         outbox_id,
-        idempotency_key: idem.map(|i| i.key.clone()),
+        idempotency,
     })
 }
 

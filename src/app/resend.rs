@@ -4,7 +4,7 @@
 
 use super::idempotency::replayed;
 use super::{
-    App, EmailRefusal, Idempotency, Queued, Render, Unexpected, invitation_in,
+    Answer, App, EmailRefusal, Idempotency, Queued, Render, Unexpected, invitation_in,
     member_and_locked_business, now, operation_error, queue_email,
 };
 use crate::auth::Identity;
@@ -130,7 +130,7 @@ impl App {
         invitation_id: Option<InvitationId>,
         idem: Option<Idempotency>,
         render: R,
-    ) -> Result<R::Body, ResendError> {
+    ) -> Result<Answer<R::Body>, ResendError> {
         let policy = self.policy.clone();
         let renderer = render.clone();
         let watch = self.watch();
@@ -141,14 +141,19 @@ impl App {
                     return Err(ResendError::NotMember);
                 };
                 let now = now();
-                let reused = ResendError::IdempotencyKeyReused;
-                if let Some(body) = replayed(idem.as_ref(), tx, &business.id, now, reused)? {
-                    return Ok((Queued::Replayed(body), vec![]));
-                }
                 let Some(mut record) = invitation_in(tx, &business.id, invitation_id.as_ref())?
                 else {
                     return Err(ResendError::NotFound);
                 };
+                // A replay answers only what this caller may still do: the role rule first.
+                if !rules::may_manage(me.role, record.invitation.role) {
+                    return Err(ResendError::Forbidden);
+                }
+                let reused = ResendError::IdempotencyKeyReused;
+                let scope = me.idempotency_scope();
+                if let Some(body) = replayed(idem.as_ref(), tx, &scope, now, reused)? {
+                    return Ok((Queued::Replayed(body), vec![]));
+                }
                 let decision = rules::check_resend(&record.invitation, me.role, now, &policy)?;
                 // Create allows one outstanding invitation per email; an expired one coming back
                 // must not make two (each holding a seat), nor invite someone already a member.
@@ -184,6 +189,7 @@ impl App {
                 )?;
                 let queued = queue_email(
                     tx,
+                    &me,
                     record.invitation,
                     EmailKind::Resend,
                     idem.as_ref(),

@@ -107,6 +107,25 @@ pub struct InvitationRecord {
     pub token_nonce: String,
 }
 
+impl Member {
+    /// The scope of the Idempotency-Keys this member sends.
+    pub fn idempotency_scope(&self) -> IdempotencyScope {
+        IdempotencyScope {
+            business_id: self.business_id.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
+}
+
+/// Whose Idempotency-Keys a record belongs to: the member who sent the request. A key is a
+/// client's own name for its own request, so another member's key (or another business's) is
+/// another key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyScope {
+    pub business_id: BusinessId,
+    pub user_id: UserId,
+}
+
 /// A stored idempotent response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -246,6 +265,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_superseded.sql")),
     (5, include_str!("../../migrations/0005_email_counts.sql")),
     (6, include_str!("../../migrations/0006_claim_fence.sql")),
+    (
+        7,
+        include_str!("../../migrations/0007_idempotency_per_caller.sql"),
+    ),
 ];
 
 /// The schema version this build expects: its newest migration's.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Conn, Row, Sql, Value, params};
 use super::{Business, InvitationRecord, LedgerEntry, Member, OutboxRow, OutboxState};
-use super::{StoreError, StoredResponse};
+use super::{IdempotencyScope, StoreError, StoredResponse};
 use crate::domain::delivery::EmailKind;
 use crate::domain::rules::start_of_utc_day;
 use crate::domain::{BusinessId, Invitation, InvitationId, License, OutboxId, UserId};
@@ -35,6 +35,8 @@ static INSERT_MEMBER: Sql = Sql::new(
 static MEMBER: Sql = Sql::new(
     "SELECT business_id, user_id, email, role FROM members WHERE business_id = $1 AND user_id = $2",
 );
+static SET_MEMBER_ROLE: Sql =
+    Sql::new("UPDATE members SET role = $3 WHERE business_id = $1 AND user_id = $2");
 static MEMBER_BY_EMAIL: Sql = Sql::new(
     "SELECT business_id, user_id, email, role FROM members WHERE business_id = $1 AND email_normalized = $2",
 );
@@ -168,17 +170,19 @@ static LEDGER: Sql = Sql::new(
 );
 
 static IDEMPOTENT_RESPONSE: Sql = Sql::new(
-    "SELECT request_hash, status, body FROM idempotency_keys \
-     WHERE business_id = $1 AND idempotency_key = $2 AND created_at >= $3",
+    "SELECT request_hash, status, body FROM idempotency_records \
+     WHERE business_id = $1 AND user_id = $2 AND idempotency_key = $3 AND created_at >= $4",
 );
 static SAVE_IDEMPOTENT_RESPONSE: Sql = Sql::new(
-    "INSERT INTO idempotency_keys (business_id, idempotency_key, request_hash, status, body, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (business_id, idempotency_key) DO UPDATE SET request_hash = excluded.request_hash, \
-     status = excluded.status, body = excluded.body, created_at = excluded.created_at",
+    "INSERT INTO idempotency_records (business_id, user_id, idempotency_key, request_hash, status, \
+     body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (business_id, user_id, idempotency_key) DO UPDATE SET \
+     request_hash = excluded.request_hash, status = excluded.status, body = excluded.body, \
+     created_at = excluded.created_at",
 );
 static UPDATE_IDEMPOTENT_BODY: Sql = Sql::new(
-    "UPDATE idempotency_keys SET body = $3 WHERE business_id = $1 AND idempotency_key = $2",
+    "UPDATE idempotency_records SET body = $4 \
+     WHERE business_id = $1 AND user_id = $2 AND idempotency_key = $3",
 );
 
 fn member(r: &Row) -> Result<Member, StoreError> {
@@ -372,6 +376,21 @@ impl<'c> Tx<'c> {
         user_id: &UserId,
     ) -> Result<Option<Member>, StoreError> {
         self.first(&MEMBER, params![business_id, user_id], member)
+    }
+
+    /// Gives a member another role (Leadping's members API does; this server's tests do, to
+    /// prove that a role taken away is not still exercised through a replay).
+    pub fn set_member_role(
+        &mut self,
+        business_id: &BusinessId,
+        user_id: &UserId,
+        role: crate::domain::Role,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            &SET_MEMBER_ROLE,
+            params![business_id, user_id, role.as_str()],
+        )?;
+        Ok(n == 1)
     }
 
     pub fn member_by_email(
@@ -610,12 +629,14 @@ impl<'c> Tx<'c> {
     /// Replaces the body of a stored idempotent response (after the delivery wait).
     pub fn update_idempotent_body(
         &mut self,
-        business_id: &BusinessId,
+        scope: &IdempotencyScope,
         key: &str,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(&UPDATE_IDEMPOTENT_BODY, params![business_id, key, body])?;
+        self.conn.execute(
+            &UPDATE_IDEMPOTENT_BODY,
+            params![scope.business_id, scope.user_id, key, body],
+        )?;
         Ok(())
     }
 
@@ -670,13 +691,13 @@ impl<'c> Tx<'c> {
 
     pub fn idempotent_response(
         &mut self,
-        business_id: &BusinessId,
+        scope: &IdempotencyScope,
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, StoreError> {
         self.first(
             &IDEMPOTENT_RESPONSE,
-            params![business_id, key, since],
+            params![scope.business_id, scope.user_id, key, since],
             |r| {
                 let status: i64 = r.get(1)?;
                 Ok(StoredResponse {
@@ -692,7 +713,7 @@ impl<'c> Tx<'c> {
 
     pub fn save_idempotent_response(
         &mut self,
-        business_id: &BusinessId,
+        scope: &IdempotencyScope,
         key: &str,
         r: &StoredResponse,
         now: DateTime<Utc>,
@@ -700,7 +721,8 @@ impl<'c> Tx<'c> {
         self.conn.execute(
             &SAVE_IDEMPOTENT_RESPONSE,
             params![
-                business_id,
+                scope.business_id,
+                scope.user_id,
                 key,
                 r.request_hash,
                 i64::from(r.status),

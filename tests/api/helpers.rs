@@ -151,6 +151,10 @@ pub fn business_id(s: &str) -> BusinessId {
     BusinessId::parse(s).expect("seeded business ids parse")
 }
 
+pub fn user_id(s: &str) -> UserId {
+    UserId::parse(s).expect("seeded user ids parse")
+}
+
 /// A bearer token for `user` in `business`, valid for an hour.
 pub fn token(business: &str, user: &str, role: &str) -> String {
     let now = jsonwebtoken::get_current_timestamp();

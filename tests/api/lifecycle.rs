@@ -14,6 +14,7 @@ use leadping_invitations_client::{Error, ResponseValue};
 
 use crate::helpers::{
     Backend, ServerProcess, TestApp, business_id, invitation_id, spawn_app, spawn_app_with, token,
+    user_id,
 };
 use crate::served::expect_problem;
 
@@ -30,6 +31,7 @@ crate::on_both_databases!(
     seats_follow_create_revoke_expire_resend_and_accept,
     no_seat_means_nothing_changes,
     idempotency_keys_replay_and_refuse_misuse,
+    replays_keep_authorisation,
     concurrent_resends_change_state_once,
     concurrent_creates_for_one_email_make_one_invitation,
     create_validates_and_refuses_duplicates,
@@ -47,6 +49,27 @@ fn ok<T>(r: Result<ResponseValue<T>, Error<Problem>>) -> T {
         }
         Err(e) => panic!("expected success, got {e}"),
     }
+}
+
+/// The body of a create's or resend's 200, and its `Idempotent-Replayed` header.
+fn answered<T>(r: Result<ResponseValue<T>, Error<Problem>>) -> (T, bool) {
+    let response = match r {
+        Ok(v) => v,
+        Err(Error::ErrorResponse(e)) => {
+            panic!("expected success, got {} {:?}", e.status(), e.into_inner())
+        }
+        Err(e) => panic!("expected success, got {e}"),
+    };
+    let replayed = match response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str())
+    {
+        Some(Ok("true")) => true,
+        Some(Ok("false")) => false,
+        other => panic!("Idempotent-Replayed is true or false on every 200, not {other:?}"),
+    };
+    (response.into_inner(), replayed)
 }
 
 fn retry_after<T: std::fmt::Debug>(
@@ -751,6 +774,116 @@ async fn no_seat_means_nothing_changes(backend: Backend) {
     );
     assert!(row.resent_at.is_none() && row.license_released_at.is_some());
     assert_eq!(t.outbox_rows(&first.id).await, 1);
+}
+
+/// A replay answers only what the caller may still do: authentication and the role rules run
+/// before it, and a key belongs to the user who sent it, not to the whole business.
+async fn replays_keep_authorisation(backend: Backend) {
+    let Some(t) = spawn_app(backend).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    let owner = t.as_role(&b, Role::Owner);
+    let id = t.invitation(&b, "cy@example.com", Role::Agent).await;
+    let resend = async |client: &leadping_invitations_client::Client| {
+        client
+            .resend_business_invitation()
+            .invitation_id(&id)
+            .idempotency_key("K")
+            .send()
+            .await
+    };
+    let (first, replayed) = answered(resend(&owner).await);
+    assert!(!replayed, "the first answer is not a replay");
+    let (again, replayed) = answered(resend(&owner).await);
+    assert!(
+        replayed,
+        "the same caller, key and request: a replay, marked"
+    );
+    assert_eq!(again, first);
+
+    // Another role: refused by the role rule, not answered from the Owner's record.
+    expect_problem(
+        resend(&t.as_role(&b, Role::Agent)).await,
+        403,
+        ProblemType::Forbidden,
+    );
+    // Another user whom the rules allow: the key is theirs, a request of its own (inside the
+    // cooldown of the Owner's resend), not the Owner's answer.
+    retry_after(
+        resend(&t.as_role(&b, Role::Admin)).await,
+        ProblemType::ResendCooldown,
+    );
+    // Another business: the same 404 as for any id it does not have.
+    let c = t.business("birch").await;
+    expect_problem(
+        resend(&t.as_role(&c, Role::Owner)).await,
+        404,
+        ProblemType::NotFound,
+    );
+    // The same user after losing the role the first request needed: refused, not replayed.
+    let demote = |role| {
+        let (bid, uid) = (business_id(&b.id), user_id(&b.owner));
+        move |tx: &mut leadping_invitations::store::Tx<'_>| tx.set_member_role(&bid, &uid, role)
+    };
+    assert!(t.with_store(demote(Role::Agent)).await);
+    expect_problem(resend(&owner).await, 403, ProblemType::Forbidden);
+    assert!(t.with_store(demote(Role::Owner)).await);
+    let (again, replayed) = answered(resend(&owner).await);
+    assert!(
+        replayed && again == first,
+        "the role back, the replay is back"
+    );
+    assert_eq!(
+        t.outbox_rows(&id).await,
+        2,
+        "one invitation email, one resend"
+    );
+
+    // Create: the role rule (Admins may not invite Owners) runs before the replay too.
+    let owner_invite = || CreateBusinessInvitationRequest {
+        email: "dee@example.com".into(),
+        role: Some(BusinessInvitationRole::Owner),
+    };
+    let create = async |client: &leadping_invitations_client::Client| {
+        client
+            .create_business_invitation()
+            .idempotency_key("K2")
+            .body(owner_invite())
+            .send()
+            .await
+    };
+    let (created, replayed) = answered(create(&owner).await);
+    assert!(!replayed);
+    assert_eq!(answered(create(&owner).await), (created.clone(), true));
+    expect_problem(
+        create(&t.as_role(&b, Role::Agent)).await,
+        403,
+        ProblemType::Forbidden,
+    );
+    expect_problem(
+        create(&t.as_role(&b, Role::Admin)).await,
+        403,
+        ProblemType::Forbidden,
+    );
+    assert!(t.with_store(demote(Role::Admin)).await);
+    expect_problem(create(&owner).await, 403, ProblemType::Forbidden);
+    assert!(t.with_store(demote(Role::Owner)).await);
+    // The Admin's own key "K2" is not the Owner's: with another request it is not "reused".
+    let (admins, replayed) = answered(
+        t.as_role(&b, Role::Admin)
+            .create_business_invitation()
+            .idempotency_key("K2")
+            .body(CreateBusinessInvitationRequest {
+                email: "eve@example.com".into(),
+                role: None,
+            })
+            .send()
+            .await,
+    );
+    assert!(!replayed && admins.email == "eve@example.com");
+    let listed = ok(owner.list_business_invitations().send().await);
+    assert_eq!(listed.len(), 3, "cy, dee and eve, each once: {listed:?}");
 }
 
 async fn idempotency_keys_replay_and_refuse_misuse(backend: Backend) {

@@ -142,7 +142,7 @@ fn both_databases_end_with_the_same_schema() {
         "invitations",
         "seat_ledger",
         "outbox",
-        "idempotency_keys",
+        "idempotency_records",
         "schema_migrations",
     ] {
         assert!(tables.contains(t), "SQLite has no table {t}: {tables:?}");

@@ -20,6 +20,82 @@ pub fn openapi_definition<C: ::dropshot::ServerContext>(
 pub type ErrorBody = crate::wire::Problem;
 /// The media type of every error response (RFC 9457).
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+///Response headers: `Item-Cached`.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct ItemCachedHeader {
+    ///Whether the item was read from a cache.
+    #[schemars(description = "Whether the item was read from a cache.")]
+    #[serde(rename = "Item-Cached")]
+    pub item_cached: bool,
+}
+impl ItemCachedHeader {
+    fn header_map(
+        &self,
+    ) -> ::std::result::Result<::http::HeaderMap, ::dropshot::HttpError> {
+        let mut map = ::http::HeaderMap::new();
+        map.insert(
+            ::http::header::HeaderName::from_static("item-cached"),
+            ::http::HeaderValue::from_str(&self.item_cached.to_string())
+                .map_err(|e| ::dropshot::HttpError::for_internal_error(
+                    format!("header {}: {e}", "Item-Cached"),
+                ))?,
+        );
+        ::std::result::Result::Ok(map)
+    }
+    /// The headers as a refusal made before the operation ran set them (unused for a
+    /// set that only a success response carries).
+    #[allow(dead_code)]
+    fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
+        ::std::option::Option::Some(Self {
+            item_cached: map.get("item-cached")?.to_str().ok()?.parse().ok()?,
+        })
+    }
+}
+///Response headers: `Location`.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    ::schemars::JsonSchema
+)]
+pub struct LocationHeader {
+    ///Where the item created lives.
+    #[schemars(description = "Where the item created lives.")]
+    #[serde(rename = "Location")]
+    pub location: ::std::string::String,
+}
+impl LocationHeader {
+    fn header_map(
+        &self,
+    ) -> ::std::result::Result<::http::HeaderMap, ::dropshot::HttpError> {
+        let mut map = ::http::HeaderMap::new();
+        map.insert(
+            ::http::header::HeaderName::from_static("location"),
+            ::http::HeaderValue::from_str(&self.location.to_string())
+                .map_err(|e| ::dropshot::HttpError::for_internal_error(
+                    format!("header {}: {e}", "Location"),
+                ))?,
+        );
+        ::std::result::Result::Ok(map)
+    }
+    /// The headers as a refusal made before the operation ran set them (unused for a
+    /// set that only a success response carries).
+    #[allow(dead_code)]
+    fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
+        ::std::option::Option::Some(Self {
+            location: map.get("location")?.to_str().ok()?.parse().ok()?,
+        })
+    }
+}
 ///Response headers: `Retry-After`, `X-Rate-Limit`.
 #[derive(
     Clone,
@@ -71,7 +147,9 @@ impl RetryAfterXRateLimitHeaders {
         );
         ::std::result::Result::Ok(map)
     }
-    /// The headers as a refusal made before the operation ran set them.
+    /// The headers as a refusal made before the operation ran set them (unused for a
+    /// set that only a success response carries).
+    #[allow(dead_code)]
     fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
         ::std::option::Option::Some(Self {
             retry_after: map.get("retry-after")?.to_str().ok()?.parse().ok()?,
@@ -108,7 +186,9 @@ impl WwwAuthenticateHeader {
         );
         ::std::result::Result::Ok(map)
     }
-    /// The headers as a refusal made before the operation ran set them.
+    /// The headers as a refusal made before the operation ran set them (unused for a
+    /// set that only a success response carries).
+    #[allow(dead_code)]
     fn from_header_map(map: &::http::HeaderMap) -> ::std::option::Option<Self> {
         ::std::option::Option::Some(Self {
             www_authenticate: map.get("www-authenticate")?.to_str().ok()?.parse().ok()?,
@@ -521,7 +601,7 @@ impl OperationResponse for ListItemsResponse {
 #[derive(Debug)]
 pub enum CreateItemResponse {
     ///201: The item created.
-    Created(crate::wire::Item),
+    Created(crate::wire::Item, LocationHeader),
     ///400: Bad request.
     BadRequest(ErrorBody),
     ///409: Already there.
@@ -543,10 +623,12 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
         ::dropshot::HttpError,
     > {
         let mut response = match self {
-            Self::Created(body) => {
-                ::dropshot::HttpResponse::to_result(
+            Self::Created(body, headers) => {
+                let mut response = ::dropshot::HttpResponse::to_result(
                     ::dropshot::HttpResponseCreated(body),
-                )
+                )?;
+                response.headers_mut().extend(headers.header_map()?);
+                ::std::result::Result::Ok(response)
             }
             Self::BadRequest(body) => {
                 problem_response(
@@ -606,6 +688,16 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
         metadata.description = ::std::option::Option::Some(
             "The item created.".to_string(),
         );
+        metadata
+            .headers
+            .extend(
+                <::dropshot::HttpResponseHeaders<
+                    ::dropshot::HttpResponseCreated<crate::wire::Item>,
+                    LocationHeader,
+                > as ::dropshot::HttpResponse>::response_metadata()
+                    .headers,
+            );
+        metadata.headers.sort_by(|a, b| a.name.cmp(&b.name));
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
@@ -696,7 +788,7 @@ pub struct GetItemPath {
 #[derive(Debug)]
 pub enum GetItemResponse {
     ///200: The item.
-    Ok(crate::wire::Item),
+    Ok(crate::wire::Item, ItemCachedHeader),
     ///400: Bad request.
     BadRequest(ErrorBody),
     ///404: No such item.
@@ -712,8 +804,12 @@ impl ::dropshot::HttpResponse for GetItemResponse {
         ::dropshot::HttpError,
     > {
         let mut response = match self {
-            Self::Ok(body) => {
-                ::dropshot::HttpResponse::to_result(::dropshot::HttpResponseOk(body))
+            Self::Ok(body, headers) => {
+                let mut response = ::dropshot::HttpResponse::to_result(
+                    ::dropshot::HttpResponseOk(body),
+                )?;
+                response.headers_mut().extend(headers.header_map()?);
+                ::std::result::Result::Ok(response)
             }
             Self::BadRequest(body) => {
                 problem_response(
@@ -750,6 +846,16 @@ impl ::dropshot::HttpResponse for GetItemResponse {
             RequestIdHeader,
         > as ::dropshot::HttpResponse>::response_metadata();
         metadata.description = ::std::option::Option::Some("The item.".to_string());
+        metadata
+            .headers
+            .extend(
+                <::dropshot::HttpResponseHeaders<
+                    ::dropshot::HttpResponseOk<crate::wire::Item>,
+                    ItemCachedHeader,
+                > as ::dropshot::HttpResponse>::response_metadata()
+                    .headers,
+            );
+        metadata.headers.sort_by(|a, b| a.name.cmp(&b.name));
         metadata
     }
     fn status_code(&self) -> ::http::StatusCode {
