@@ -50,6 +50,10 @@ pub enum StoreError {
     Join(String),
     #[error("the transaction did not commit: {0}")]
     Commit(String),
+    /// The database did not finish the call within the store's deadline ([`Store::deadline`]):
+    /// hung, frozen or cut off by a network that drops packets.
+    #[error("the database did not answer within {} ms", .0.as_millis())]
+    Deadline(Duration),
     #[error("{0}")]
     Config(String),
 }
@@ -67,6 +71,7 @@ impl StoreError {
             StoreError::Sqlite(e) => sqlite::is_outage(e),
             // A group that did not commit: the disk or the lock refused it (SQLite).
             StoreError::Commit(_) => true,
+            StoreError::Deadline(_) => true,
             StoreError::Corrupt(_) | StoreError::Join(_) | StoreError::Config(_) => false,
         }
     }
@@ -146,23 +151,65 @@ pub struct LedgerEntry {
     pub renewal_date: DateTime<Utc>,
 }
 
-/// How long an operation waits to reach the database before it answers 503: long enough for a
-/// busy pool, short enough that a client hears of an outage within about a second.
+/// How long an operation waits for the database before it answers 503: long enough for a busy
+/// pool, short enough that a client hears of an outage within about a second.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The configured database.
+/// The configured database, and the deadline of every call to it.
 #[derive(Clone)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    deadline: Duration,
+}
+
+#[derive(Clone)]
+enum Db {
     Sqlite(sqlite::SqliteStore),
     Postgres(pg::PgStore),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Store::Sqlite(_) => "Store::Sqlite",
-            Store::Postgres(_) => "Store::Postgres",
+        f.write_str(match self.db {
+            Db::Sqlite(_) => "Store::Sqlite",
+            Db::Postgres(_) => "Store::Postgres",
         })
+    }
+}
+
+/// Whether the caller of a transaction still waits for it: the store's deadline can pass while
+/// the transaction runs on its own thread (a database that stopped answering holds that thread
+/// until it answers again), and a transaction whose caller was told 503 must not commit later
+/// if it can still be stopped. Whichever comes first wins: the commit's start, or the caller
+/// giving up. Only a commit already sent when the deadline passes may still take effect, which
+/// the 503 allows for (it never says that nothing changed).
+#[derive(Debug, Default)]
+pub(crate) struct Gate(std::sync::atomic::AtomicU8);
+
+const RUNNING: u8 = 0;
+const COMMITTING: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Gate {
+    /// The caller gave up.
+    fn abandon(&self) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .0
+            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Whether the caller gave up: the transaction's next statement fails instead of running.
+    pub(crate) fn abandoned(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire) == ABANDONED
+    }
+
+    /// Whether the transaction may commit: `false` once the caller gave up.
+    pub(crate) fn commit(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(RUNNING, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 }
 
@@ -177,9 +224,22 @@ impl Store {
     /// [`Store::open`], giving up on reaching the database after `timeout` (PostgreSQL: the
     /// connect and the wait for a pooled connection; SQLite: the wait for a lock another process
     /// holds), after which an operation fails as an outage ([`StoreError::is_outage`]).
+    ///
+    /// The same `timeout` is the deadline of every later call ([`Store::transaction`],
+    /// [`Store::read_only`]): past it the call fails as an outage, whatever the database is
+    /// doing, and on PostgreSQL the server itself cancels a statement or ends an idle
+    /// transaction that runs longer.
     pub fn open_with_timeout(url: &str, timeout: Duration) -> Result<Store, StoreError> {
+        let db = Self::open_db(url, timeout)?;
+        Ok(Store {
+            db,
+            deadline: timeout,
+        })
+    }
+
+    fn open_db(url: &str, timeout: Duration) -> Result<Db, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(pg::PgStore::open(url, timeout)?))
+            Ok(Db::Postgres(pg::PgStore::open(url, timeout)?))
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -195,7 +255,7 @@ impl Store {
                     )));
                 }
             };
-            Ok(Store::Sqlite(sqlite::SqliteStore::open_with(
+            Ok(Db::Sqlite(sqlite::SqliteStore::open_with(
                 path, timeout, read_only,
             )?))
         } else {
@@ -205,38 +265,58 @@ impl Store {
         }
     }
 
-    /// Runs `f` in one transaction (on SQLite, a savepoint of the writer's next group; on
-    /// PostgreSQL, a transaction of its own on a blocking thread); commits when it returns
-    /// `Ok`, rolls back when it returns `Err`, whether that is a refusal of the operation or a
-    /// failure of the database (which `E` must be able to carry). It answers only once its
-    /// change has committed.
+    /// How long a call to the database may take before it fails as an outage.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// Whether the database takes no writes (a read-only SQLite file, a PostgreSQL standby or
     /// read-only default): every write would answer 503, so start-up and readiness say so.
     pub async fn read_only(&self) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => Ok(s.read_only()),
-            Store::Postgres(s) => {
+        match &self.db {
+            Db::Sqlite(s) => Ok(s.read_only()),
+            Db::Postgres(s) => {
                 let s = s.clone();
-                tokio::task::spawn_blocking(move || s.read_only())
-                    .await
-                    .map_err(|e| StoreError::Join(e.to_string()))?
+                let call = tokio::task::spawn_blocking(move || s.read_only());
+                match tokio::time::timeout(self.deadline, call).await {
+                    Ok(joined) => joined.map_err(|e| StoreError::Join(e.to_string()))?,
+                    Err(_) => Err(StoreError::Deadline(self.deadline)),
+                }
             }
         }
     }
 
+    /// Runs `f` in one transaction (on SQLite, a savepoint of the writer's next group; on
+    /// PostgreSQL, a transaction of its own on a blocking thread); commits when it returns
+    /// `Ok`, rolls back when it returns `Err`, whether that is a refusal of the operation or a
+    /// failure of the database (which `E` must be able to carry). It answers only once its
+    /// change has committed, or with [`StoreError::Deadline`] once [`Store::deadline`] has
+    /// passed, in which case the transaction is stopped before its commit if it has not
+    /// started it ([`Gate`]).
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        match self {
-            Store::Sqlite(s) => s.transaction(f).await,
-            Store::Postgres(s) => {
-                let s = s.clone();
-                tokio::task::spawn_blocking(move || s.transaction(f))
-                    .await
-                    .map_err(|e| E::from(StoreError::Join(e.to_string())))?
+        let gate = std::sync::Arc::new(Gate::default());
+        let call = async {
+            match &self.db {
+                // The writer skips an operation whose caller has gone.
+                Db::Sqlite(s) => s.transaction(f).await,
+                Db::Postgres(s) => {
+                    let (s, gate) = (s.clone(), gate.clone());
+                    tokio::task::spawn_blocking(move || s.transaction(f, &gate))
+                        .await
+                        .map_err(|e| E::from(StoreError::Join(e.to_string())))?
+                }
+            }
+        };
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                gate.abandon();
+                Err(E::from(StoreError::Deadline(self.deadline)))
             }
         }
     }

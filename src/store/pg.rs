@@ -13,9 +13,12 @@ use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 
 use super::sql::{Cell, Conn, Dialect, Row, Sql, Value};
-use super::{StoreError, Tx};
+use super::{Gate, StoreError, Tx};
 
 type Pool = r2d2::Pool<Manager>;
+
+/// tokio-postgres's default `keepalives_idle` (two hours): a URL that does not set its own.
+const DEFAULT_KEEPALIVES_IDLE: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -53,9 +56,12 @@ pub struct PgConn {
 }
 
 /// The pool's connection manager. r2d2_postgres's hands out bare clients, with nowhere to keep
-/// a connection's prepared statements; this one is the same twenty lines with that place.
+/// a connection's prepared statements or to set a session up; this one is the same twenty lines
+/// with both.
 pub struct Manager {
     config: postgres::Config,
+    /// Each session's `statement_timeout` and `idle_in_transaction_session_timeout`.
+    timeout: std::time::Duration,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -63,8 +69,18 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<PgConn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        // The server's side of the store's deadline: a statement that runs longer (a lock
+        // that never clears, a plan gone wrong) is cancelled, and a transaction left open by
+        // a replica that stalled (a paused VM, a process stopped mid-transaction) is ended,
+        // releasing the business row it locked for the other replicas. The client's deadline
+        // (`Store::transaction`) covers what the server cannot: a server that does not answer.
+        let ms = self.timeout.as_millis().max(1);
+        client.batch_execute(&format!(
+            "SET statement_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}"
+        ))?;
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client,
             prepared: HashMap::new(),
         })
     }
@@ -84,10 +100,22 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
         }
+        // A peer that vanished (a host powered off, a network partition that drops packets)
+        // is noticed by TCP within about half a minute instead of the kernel's two hours, so
+        // that a connection stuck on it is given up and its thread freed; the URL's own
+        // settings win.
+        if config.get_keepalives_idle() == DEFAULT_KEEPALIVES_IDLE {
+            config.keepalives_idle(std::time::Duration::from_secs(10));
+            config.keepalives_interval(std::time::Duration::from_secs(5));
+            config.keepalives_retries(3);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(std::time::Duration::from_secs(30));
+        }
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(timeout)
-            .build(Manager { config })?;
+            .build(Manager { config, timeout })?;
         let store = PgStore {
             pool: std::sync::Arc::new(PoolOwner(Some(pool))),
         };
@@ -117,11 +145,13 @@ impl PgStore {
             };
         }
         let mut tx = client.transaction()?;
-        // Replicas starting together take turns; the lock ends with the transaction.
-        tx.batch_execute("SELECT pg_advisory_xact_lock(727413)")?;
+        // A migration may take longer than any request should (an index on a large table), and
+        // replicas starting together take turns (the lock ends with the transaction).
+        tx.batch_execute("SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(727413)")?;
         super::migrate(&mut PgTxConn {
             tx: &mut tx,
             prepared,
+            gate: None,
         })?;
         tx.commit()?;
         // Statements prepared before a migration may describe the tables as they were.
@@ -129,9 +159,12 @@ impl PgStore {
         Ok(())
     }
 
+    /// Runs `f` in a transaction, and commits it unless `f` refused or the caller gave up
+    /// waiting ([`Gate`]).
     pub(crate) fn transaction<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        gate: &Gate,
     ) -> Result<T, E> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
         let PgConn { client, prepared } = &mut *conn;
@@ -139,7 +172,13 @@ impl PgStore {
         let result = f(&mut Tx::new(&mut PgTxConn {
             tx: &mut tx,
             prepared,
+            gate: Some(gate),
         }));
+        if result.is_ok() && !gate.commit() {
+            // The caller has answered 503 already and reads nothing of this.
+            let _ = tx.rollback();
+            return Err(StoreError::Deadline(std::time::Duration::ZERO).into());
+        }
         if result.is_ok() {
             tx.commit().map_err(StoreError::from)?;
         } else {
@@ -165,10 +204,17 @@ impl PgStore {
 struct PgTxConn<'a, 'b> {
     tx: &'a mut postgres::Transaction<'b>,
     prepared: &'a mut HashMap<usize, Statement>,
+    /// Whether the caller still waits (none for a migration, which has no caller to give up).
+    gate: Option<&'a Gate>,
 }
 
 impl PgTxConn<'_, '_> {
+    /// The prepared statement, unless the caller gave up: then nothing more is sent, and the
+    /// transaction rolls back.
     fn statement(&mut self, sql: &'static Sql) -> Result<Statement, StoreError> {
+        if self.gate.is_some_and(Gate::abandoned) {
+            return Err(StoreError::Deadline(std::time::Duration::ZERO));
+        }
         if let Some(stmt) = self.prepared.get(&sql.key()) {
             return Ok(stmt.clone());
         }

@@ -158,6 +158,11 @@ where
     E: From<StoreError> + Send,
 {
     fn run(&mut self, tx: &mut Tx<'_>) -> bool {
+        // A caller past the store's deadline has answered 503 and gone: its operation is not
+        // run, so that nothing it was told might not happen happens after all.
+        if self.reply.is_closed() {
+            return false;
+        }
         let Some(f) = self.f.take() else { return false };
         let result = f(tx);
         let ok = result.is_ok();
@@ -389,6 +394,54 @@ mod tests {
         for (i, present) in stored {
             assert_eq!(present, i % 4 == 0 || i % 4 == 2, "biz_{i}");
         }
+    }
+
+    /// A caller that gave up at the store's deadline was answered 503: its operation, still
+    /// queued behind a stuck one, must not run later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operation_whose_caller_passed_the_deadline_never_runs() {
+        let deadline = std::time::Duration::from_millis(200);
+        let store = crate::store::Store::open_with_timeout("sqlite::memory:", deadline).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (running, started) = tokio::sync::oneshot::channel::<()>();
+        let stuck = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .transaction(move |tx| {
+                        running.send(()).unwrap();
+                        gate.recv().unwrap();
+                        tx.insert_business(&business("biz_stuck"), Utc::now())
+                    })
+                    .await
+            }
+        });
+        // The writer is inside the stuck operation before the late one queues behind it.
+        started.await.unwrap();
+        let late = store
+            .transaction(|tx| tx.insert_business(&business("biz_late"), Utc::now()))
+            .await;
+        assert!(
+            matches!(late, Err(StoreError::Deadline(d)) if d == deadline),
+            "{late:?}"
+        );
+        assert!(late.unwrap_err().is_outage());
+        release.send(()).unwrap();
+        // The stuck one's caller gave up too; it had started, so it commits (its 503 says
+        // that it may have).
+        assert!(matches!(stuck.await.unwrap(), Err(StoreError::Deadline(_))));
+        let present = store
+            .transaction(|tx| {
+                Ok::<_, StoreError>((
+                    tx.lock_business(&BusinessId::from_stored("biz_stuck".into()))?
+                        .is_some(),
+                    tx.lock_business(&BusinessId::from_stored("biz_late".into()))?
+                        .is_some(),
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(present, (true, false));
     }
 
     #[test]

@@ -372,6 +372,132 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A database that stops answering without closing anything (SIGSTOP: a frozen host, a
+/// partition that drops packets, a lock that never clears) is an outage like any other: with
+/// connections already pooled, every request answers 503 with Retry-After within the database
+/// timeout, readiness answers that the store is unavailable, and a create that was answered 503
+/// does not commit when the database comes back. Then everything works again, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_database_answers_503_within_the_deadline_and_commits_nothing_after_it() {
+    let Some(pg) = tokio::task::spawn_blocking(crate::own_postgres::OwnPostgres::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let url = pg.url();
+    let seed = crate::helpers::app_on(&url).await;
+    crate::helpers::seed_owner(&seed, "h").await;
+    drop(seed);
+    let smtp = FakeSmtp::start().await;
+    let dir = temp_dir("hung");
+    let (u, d, s) = (url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start_with(
+            &u,
+            &d,
+            &s,
+            true,
+            &[("LEADPING_DATABASE_TIMEOUT_MS", "1000")],
+        )
+    })
+    .await
+    .unwrap();
+    let base = server.base_url.clone();
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", token("biz_h", "usr_h", "Owner"));
+    let list = {
+        let (http, base, auth) = (http.clone(), base.clone(), auth.clone());
+        move || {
+            http.get(format!("{base}/businesses/me/invitations"))
+                .header("authorization", &auth)
+                .send()
+        }
+    };
+    let create = |email: &str| {
+        http.post(format!("{base}/businesses/me/invitations"))
+            .header("authorization", &auth)
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+    };
+    // Connections in the pool, as under traffic.
+    for _ in 0..3 {
+        let answers = futures_join((0..8).map(|_| list())).await;
+        assert!(answers.iter().all(|r| r.status() == 200));
+    }
+
+    pg.freeze();
+    let started = std::time::Instant::now();
+    let lists: Vec<_> = (0..30).map(|_| list()).collect();
+    let lists = tokio::spawn(futures_join(lists.into_iter()));
+    let hung_create = create("frozen@example.com");
+    let ready = http.get(format!("{base}/health/ready")).send();
+    let (hung_create, ready) = tokio::join!(hung_create, ready);
+    let lists = lists.await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < StdDuration::from_secs(4),
+        "every request answered within about the 1 s deadline, all took {took:?}"
+    );
+    for answer in lists.iter().chain([hung_create.as_ref().unwrap()]) {
+        assert_eq!(answer.status(), 503, "a hung database is an outage");
+        let retry_after: u64 = answer.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry_after >= 1);
+    }
+    let ready = ready.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["store"], "unavailable", "{body}");
+
+    pg.thaw();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    loop {
+        let status = list().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while the database comes back");
+        assert!(std::time::Instant::now() < deadline, "recovered");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert_eq!(create("thawed@example.com").await.unwrap().status(), 200);
+    // The frozen create was stopped before its commit: answered 503, it did not happen later.
+    let listed: Vec<serde_json::Value> = list().await.unwrap().json().await.unwrap();
+    let emails: Vec<&str> = listed.iter().filter_map(|i| i["email"].as_str()).collect();
+    assert_eq!(emails, ["thawed@example.com"], "{listed:?}");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
+    while http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(std::time::Instant::now() < deadline, "ready again");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every request of `requests` sent at once; their responses in order.
+async fn futures_join<F>(requests: impl Iterator<Item = F>) -> Vec<reqwest::Response>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let handles: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap().unwrap());
+    }
+    out
+}
+
 /// Two server processes on one PostgreSQL take creates and resends at once; one is SIGKILLed
 /// mid-run. Every request that got a 200 is stored; every stored invitation's newest email is
 /// delivered (its Message-ID at the relay; a copy twice only where the killed process may have

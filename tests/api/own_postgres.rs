@@ -146,6 +146,50 @@ impl OwnPostgres {
         });
     }
 
+    /// Freezes the server and every backend (SIGSTOP), as a hung host, a network partition
+    /// that drops packets or a lock that never clears would: connections stay open, nothing
+    /// answers.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// Sends `signal` to the postmaster (first: it starts no process once stopped) and then to
+    /// every process it started; one of those may have exited meanwhile.
+    fn signal(&self, signal: &str) {
+        let Ok(pid_file) = std::fs::read_to_string(self.data().join("postmaster.pid")) else {
+            return;
+        };
+        let postmaster: u32 = pid_file.lines().next().unwrap().trim().parse().unwrap();
+        let kill = |pid: &str| {
+            Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(kill(&postmaster.to_string()), "kill -{signal} {postmaster}");
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid ...: the command may hold spaces, so read after its ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                kill(&entry.file_name().to_string_lossy());
+            }
+        }
+    }
+
     /// Stops the server: connections are cut, new ones refused.
     pub fn stop(&self) {
         self.stop_with("fast");
@@ -161,6 +205,8 @@ impl OwnPostgres {
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
+        // A frozen server cannot be stopped.
+        self.signal("CONT");
         let data = self.data();
         let _ = self
             .command("pg_ctl")
