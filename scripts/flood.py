@@ -9,8 +9,10 @@ Every request is one a real attacker or a broken client could send, and none is 
 anything: forged, expired, not-yet-valid, `alg: none` and cut-off bearer tokens; another
 business's ids; an Agent trying what it may not, also by replaying the Owner's Idempotency-Key;
 bodies too large, not JSON, not UTF-8, of the wrong shape or with unknown fields; odd and huge path ids, encoded NULs and dot segments;
-acceptance tokens that are not; and malformed HTTP (garbage, a 64 KiB header, a 32 KiB URI, a
-body cut short). Only the loopback address is used; the flood stops by itself.
+acceptance tokens that are not; malformed HTTP (garbage, a 64 KiB header, a 32 KiB URI, a
+body cut short); and, all the while, slow clients: bodies and request heads sent a byte at a
+time, each of which must be cut at its deadline (2 s here), a body with a 408. Only the loopback
+address is used; the flood stops by itself.
 """
 import argparse
 import base64
@@ -97,6 +99,43 @@ def raw(port: int, data: bytes, timeout: float = 2.0) -> str:
         return type(e).__name__
 
 
+# The head and body deadlines the flood's server runs with, in seconds.
+SLOW_DEADLINE = 2
+
+
+def trickle(port: int, head: bytes, limit: float) -> tuple:
+    """Sends `head`, then a byte every 0.3 s until the server closes the connection (or `limit`
+    seconds pass); returns (the status the server answered, or "none", seconds until closed, or
+    None if it never was)."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=limit)
+    except OSError as e:
+        return (type(e).__name__, 0.0)
+    reply = b""
+    with s:
+        s.sendall(head)
+        sent = time.monotonic()
+        s.settimeout(0.3)
+        while time.monotonic() - sent < limit:
+            try:
+                chunk = s.recv(1024)
+                if not chunk:
+                    break
+                reply += chunk
+            except socket.timeout:
+                try:
+                    s.sendall(b"a")
+                except OSError:
+                    break
+            except OSError:
+                break
+        else:
+            return ("never closed", None)
+    parts = reply.split(b" ", 2)
+    status = parts[1].decode(errors="replace") if len(parts) > 1 else "none"
+    return (status, time.monotonic() - sent)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -108,7 +147,8 @@ def main():
     data = Path(tempfile.mkdtemp(prefix="leadping-flood-"))
     port = free_port()
     env = dict(os.environ, LEADPING_DATA_DIR=str(data), LEADPING_LOG_LEVEL="warn",
-               LEADPING_DELIVERY_WAIT_MS="0")
+               LEADPING_DELIVERY_WAIT_MS="0", LEADPING_REQUEST_HEAD_TIMEOUT_SECS=str(SLOW_DEADLINE),
+               LEADPING_REQUEST_BODY_TIMEOUT_SECS=str(SLOW_DEADLINE))
     server = subprocess.Popen(
         [str(BINARY), "serve", "--bind", f"127.0.0.1:{port}", "--demo", "--demo-out", str(data / "demo.json")],
         env=env, stdout=subprocess.DEVNULL, stderr=open(data / "server.err", "wb"))
@@ -254,7 +294,31 @@ def main():
                     if outcome.startswith("5") or (api and outcome.startswith("2")):
                         failures.append(f"{name}: {outcome}")
 
+        slow_heads = [
+            ("a body a byte at a time", b"POST /businesses/invitations/accept HTTP/1.1\r\nHost: x\r\n"
+             b"Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n{"),
+            ("a request head a byte at a time", b"GET /businesses/me/invitations HTTP/1.1\r\nHost: x\r\n"),
+        ]
+
+        def slow_worker(seed: int):
+            rng = random.Random(seed)
+            while time.monotonic() < deadline:
+                name, head = rng.choice(slow_heads)
+                status, closed = trickle(port, head, SLOW_DEADLINE + 3)
+                with lock:
+                    sent[0] += 1
+                    statuses[(name, status)] += 1
+                    if closed is None:
+                        failures.append(f"{name}: still open {SLOW_DEADLINE + 3} s after its head")
+                    elif status == "503":
+                        pass  # refused at the connection limit: fine
+                    elif closed < SLOW_DEADLINE - 0.2:
+                        failures.append(f"{name}: cut after {closed:.1f} s, before its deadline")
+                    elif "body" in name and status != "408":
+                        failures.append(f"{name}: answered {status}, not 408")
+
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
+        threads += [threading.Thread(target=slow_worker, args=(100 + i,)) for i in range(16)]
         for t in threads:
             t.start()
         for t in threads:

@@ -41,9 +41,28 @@ enum Command {
         /// Seconds a connection may wait on a read or a write before it is closed: a client that
         /// sends nothing, stalls mid-request or stops reading, or an idle keep-alive connection.
         /// Must exceed the delivery wait (a create or resend waits that long to answer).
-        #[arg(long, env = "LEADPING_IDLE_TIMEOUT_SECS", default_value_t = 30,
+        #[arg(long, env = "LEADPING_IDLE_TIMEOUT_SECS", default_value_t = server::DEFAULT_IDLE_TIMEOUT_SECS,
               value_parser = clap::value_parser!(u64).range(1..=3600))]
         idle_timeout_secs: u64,
+        /// Seconds a client has to send a complete request head, counted from the connection's
+        /// start (or, on a kept-alive connection, from the next request's first byte) and not
+        /// extended by each byte: a client that sends its head a byte at a time, or nothing,
+        /// is closed after it.
+        #[arg(long, env = "LEADPING_REQUEST_HEAD_TIMEOUT_SECS", default_value_t = server::DEFAULT_HEAD_TIMEOUT_SECS,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        request_head_timeout_secs: u64,
+        /// Seconds a request body may take to arrive in full after its head, however it
+        /// trickles in; past it the request is answered 408 and the connection closed.
+        #[arg(long, env = "LEADPING_REQUEST_BODY_TIMEOUT_SECS", default_value_t = server::DEFAULT_BODY_TIMEOUT_SECS,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        request_body_timeout_secs: u64,
+        /// Connections served at once; one more is answered 503 (with Retry-After) at once and
+        /// closed, instead of waiting in the kernel's queue or starving the process of file
+        /// descriptors. By default the process's file-descriptor limit less 128 (and at least
+        /// half of it).
+        #[arg(long, env = "LEADPING_MAX_CONNECTIONS",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_connections: Option<u64>,
         /// Where to serve `GET /metrics` (Prometheus text format); not served when unset. Keep
         /// it off the public network.
         #[arg(long, env = "LEADPING_METRICS_BIND")]
@@ -220,6 +239,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_format,
             metrics_bind,
             idle_timeout_secs,
+            request_head_timeout_secs,
+            request_body_timeout_secs,
+            max_connections,
             demo,
             demo_out,
             shutdown_grace_secs,
@@ -251,6 +273,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     settings.wait.as_millis()
                 );
             }
+            let grace = std::time::Duration::from_secs(shutdown_grace_secs);
+            if grace < settings.wait + std::time::Duration::from_secs(1) {
+                anyhow::bail!(
+                    "LEADPING_SHUTDOWN_GRACE_SECS ({shutdown_grace_secs} s) must exceed LEADPING_DELIVERY_WAIT_MS ({} ms) by a second at least: a create or resend under way at a shutdown waits that long before it answers, and a shorter grace would cut it off after its change committed",
+                    settings.wait.as_millis()
+                );
+            }
+            let max_connections = max_connections
+                .map_or_else(server::default_max_connections, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                });
             let format = log_format.unwrap_or(if production {
                 LogFormat::Json
             } else {
@@ -267,9 +300,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let server = server::start(
                 &ServerSettings {
-                    bind,
-                    log: log.clone(),
                     idle_timeout,
+                    head_timeout: std::time::Duration::from_secs(request_head_timeout_secs),
+                    body_timeout: std::time::Duration::from_secs(request_body_timeout_secs),
+                    max_connections,
+                    ..ServerSettings::new(bind, log.clone())
                 },
                 context,
             )?;
@@ -279,6 +314,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("  mail: {}", mail.describe(&data));
             eprintln!("  contract: {base_url}/openapi.json");
             eprintln!("  docs: {base_url}/docs");
+            eprintln!("  connections: at most {max_connections} at once");
             if app.store.read_only().await.unwrap_or(false) {
                 eprintln!(
                     "warning: the database is read-only: every write will answer 503 until it is writable"
@@ -310,7 +346,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
                 signal = shutdown_signal() => signal?,
             };
-            let grace = std::time::Duration::from_secs(shutdown_grace_secs);
             slog::info!(log, "shutting down: finishing requests and email sends under way";
                 "signal" => signal, "grace_secs" => shutdown_grace_secs);
             let deadline = tokio::time::Instant::now() + grace;

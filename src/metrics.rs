@@ -41,6 +41,11 @@ struct KindLabel {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabel {
+    deadline: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 struct Metrics {
@@ -50,6 +55,9 @@ struct Metrics {
     deliveries: Family<OutcomeLabel, Counter>,
     store_errors: Family<KindLabel, Counter>,
     log_lines_dropped: Counter,
+    connections_open: Gauge,
+    connections_refused: Counter,
+    connections_timed_out: Family<DeadlineLabel, Counter>,
     outbox_waiting: Gauge,
     outbox_oldest_due_age: Gauge<f64, AtomicU64>,
     seats_taken: Counter,
@@ -95,6 +103,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Log lines dropped because the log writer fell behind",
         log_lines_dropped.clone(),
     );
+    let connections_open = Gauge::default();
+    registry.register(
+        "http_connections_open",
+        "API connections open now (at most LEADPING_MAX_CONNECTIONS)",
+        connections_open.clone(),
+    );
+    let connections_refused = Counter::default();
+    registry.register(
+        "http_connections_refused",
+        "API connections answered 503 and closed at once: the connection limit was reached",
+        connections_refused.clone(),
+    );
+    let connections_timed_out = Family::<DeadlineLabel, Counter>::default();
+    registry.register(
+        "http_connections_timed_out",
+        "API connections closed at a deadline: head (no complete request head in time) or idle (a read or write waited too long)",
+        connections_timed_out.clone(),
+    );
     let outbox_waiting = Gauge::default();
     registry.register(
         "outbox_waiting",
@@ -132,6 +158,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         deliveries,
         store_errors,
         log_lines_dropped,
+        connections_open,
+        connections_refused,
+        connections_timed_out,
         outbox_waiting,
         outbox_oldest_due_age,
         seats_taken,
@@ -177,6 +206,32 @@ pub fn store_error(kind: &'static str) {
         .store_errors
         .get_or_create(&KindLabel { kind })
         .inc();
+}
+
+/// Counts the API's connections: opened, closed, refused at the limit, closed at a deadline.
+#[derive(Debug)]
+pub struct Connections;
+
+impl dropshot::ConnectionObserver for Connections {
+    fn opened(&self) {
+        METRICS.connections_open.inc();
+    }
+    fn closed(&self) {
+        METRICS.connections_open.dec();
+    }
+    fn refused(&self) {
+        METRICS.connections_refused.inc();
+    }
+    fn timed_out(&self, deadline: dropshot::ConnectionDeadline) {
+        let deadline = match deadline {
+            dropshot::ConnectionDeadline::Head => "head",
+            dropshot::ConnectionDeadline::Idle => "idle",
+        };
+        METRICS
+            .connections_timed_out
+            .get_or_create(&DeadlineLabel { deadline })
+            .inc();
+    }
 }
 
 /// Raises a counter to `total` (what the store or another counter says it is now).

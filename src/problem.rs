@@ -61,9 +61,12 @@ pub enum ProblemType {
     PayloadTooLarge,
     /// 415: the request body is not JSON.
     UnsupportedMediaType,
+    /// 408: the request body did not arrive within the server's body timeout.
+    RequestTimeout,
     /// 500: a bug.
     Internal,
-    /// 503 with Retry-After: the database cannot be reached or cannot take writes for now.
+    /// 503 with Retry-After: the database cannot be reached or cannot take writes for now, or
+    /// the server is at its connection limit.
     Unavailable,
 }
 
@@ -87,6 +90,7 @@ impl ProblemType {
         Self::DailyEmailCap,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::RequestTimeout,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -110,6 +114,7 @@ impl ProblemType {
             Self::DailyEmailCap => "daily-email-cap",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::RequestTimeout => "request-timeout",
             Self::Internal => "internal",
             Self::Unavailable => "service-unavailable",
         }
@@ -134,6 +139,7 @@ impl ProblemType {
             Self::DailyEmailCap => "Daily invitation email cap reached",
             Self::PayloadTooLarge => "Request body too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RequestTimeout => "Request body not received in time",
             Self::Internal => "Internal server error",
             Self::Unavailable => "Service temporarily unavailable",
         }
@@ -157,6 +163,7 @@ impl ProblemType {
             Self::ResendCooldown | Self::DailyEmailCap => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -235,6 +242,7 @@ impl From<HttpError> for Problem {
             StatusCode::METHOD_NOT_ALLOWED => ProblemType::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => ProblemType::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemType::UnsupportedMediaType,
+            StatusCode::REQUEST_TIMEOUT => ProblemType::RequestTimeout,
             _ => ProblemType::Validation,
         };
         let mut p = Problem::new(kind, e.external_message);

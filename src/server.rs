@@ -35,6 +35,67 @@ pub struct ServerSettings {
     /// How long a connection's read or write may wait before the connection is closed (an idle,
     /// silent or stalled client); longer than any request takes to answer.
     pub idle_timeout: std::time::Duration,
+    /// How long a client has to send a complete request head (from the connection's start, or
+    /// the next request's first byte): a budget that a client sending a byte at a time does
+    /// not extend.
+    pub head_timeout: std::time::Duration,
+    /// How long a request body may take to arrive in full after its head (a 408 past it).
+    pub body_timeout: std::time::Duration,
+    /// Connections served at once; more are answered 503 at once and closed.
+    pub max_connections: usize,
+}
+
+/// [`ServerSettings::idle_timeout`] unless set, in seconds.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
+/// [`ServerSettings::head_timeout`] unless set, in seconds: a request head is a few KiB at most.
+pub const DEFAULT_HEAD_TIMEOUT_SECS: u64 = 10;
+/// [`ServerSettings::body_timeout`] unless set, in seconds: a body is 16 KiB at most, so this
+/// asks at least 1.6 KB/s of a client.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
+
+impl ServerSettings {
+    /// The settings the server runs with unless told otherwise (`serve --help` names each).
+    pub fn new(bind: SocketAddr, log: slog::Logger) -> Self {
+        ServerSettings {
+            bind,
+            log,
+            idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            head_timeout: std::time::Duration::from_secs(DEFAULT_HEAD_TIMEOUT_SECS),
+            body_timeout: std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// Connections the server keeps at most by default: the file-descriptor limit less what the
+/// process keeps open besides (the database pool, the relay's connections, the log, the metrics
+/// listener, refused connections still reading their answer), so that a flood of connections
+/// is refused at the door instead of starving everything of descriptors.
+pub fn default_max_connections() -> usize {
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    soft.saturating_sub(128).max(soft / 2).max(1)
+}
+
+/// What a connection over the limit is answered before it is closed: a 503 problem with
+/// Retry-After, written whole without reading the request (hence no `instance`).
+fn connection_refusal() -> Vec<u8> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut problem = Problem::new(
+        ProblemType::Unavailable,
+        "The server is at its connection limit. Retry in 1 s.",
+    );
+    problem.request_id = Some(request_id.clone());
+    let body = serde_json::to_string(&problem).unwrap_or_default();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\nretry-after: 1\r\n\
+         x-request-id: {request_id}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        crate::contract::PROBLEM_CONTENT_TYPE,
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// The full API this server serves: the generated trait's operations, `GET /openapi.json`, the
@@ -144,6 +205,10 @@ pub fn start(
         .error_renderer(Arc::new(ProblemRenderer))
         .idle_timeout(settings.idle_timeout)
         .max_request_head_bytes(REQUEST_HEAD_MAX_BYTES)
+        .request_head_timeout(settings.head_timeout)
+        .request_body_timeout(settings.body_timeout)
+        .max_connections(settings.max_connections, Some(Arc::new(connection_refusal)))
+        .connection_observer(Arc::new(crate::metrics::Connections))
         .start()
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)

@@ -36,6 +36,7 @@ const ERROR_STATUSES: &[(u16, &str, &str)] = &[
     (404, "NotFound", "NOT_FOUND"),
     (405, "MethodNotAllowed", "METHOD_NOT_ALLOWED"),
     (406, "NotAcceptable", "NOT_ACCEPTABLE"),
+    (408, "RequestTimeout", "REQUEST_TIMEOUT"),
     (409, "Conflict", "CONFLICT"),
     (410, "Gone", "GONE"),
     (412, "PreconditionFailed", "PRECONDITION_FAILED"),
@@ -75,8 +76,8 @@ pub struct Needs {
     pub bad_request: bool,
     /// The operation requires a credential, whose absence is a 401.
     pub unauthorized: bool,
-    /// The operation takes a body, which dropshot refuses when too large (413) or of another
-    /// content type (415).
+    /// The operation takes a body, which the server refuses when too large (413), of another
+    /// content type or none (415), or not arrived in time (408).
     pub body: bool,
 }
 
@@ -132,7 +133,7 @@ pub fn generate(
             let hint = if code.ends_with("XX") || code == "default" {
                 "declare each status the operation returns on its own (400, 404, 429, ...), each with its description, headers and the problem schema"
             } else {
-                "a 2xx success, or one of the error statuses 400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 429, 500, 502, 503, 504"
+                "a 2xx success, or one of the error statuses 400, 401, 403, 404, 405, 406, 408, 409, 410, 412, 413, 415, 422, 429, 500, 502, 503, 504"
             };
             return Err(GenError::new(
                 &p,
@@ -219,7 +220,12 @@ pub fn generate(
         ),
         (
             415,
-            "the operation takes a JSON body, and refuses a body of another content type with a 415",
+            "the operation takes a JSON body, and refuses a body of another content type (or none) with a 415",
+            needs.body,
+        ),
+        (
+            408,
+            "the operation takes a body, and refuses one that does not arrive within the server's body timeout with a 408",
             needs.body,
         ),
     ] {
@@ -898,6 +904,11 @@ pub fn support(shared: &Shared, cfg: &Config) -> Result<TokenStream, GenError> {
                 rqctx: &::dropshot::RequestContext<C>,
                 request: ::http::Request<::dropshot::Body>,
             ) -> ::std::result::Result<Self, ::dropshot::HttpError> {
+                if let ::std::option::Option::Some(refusal) = body_precheck(rqctx, &request) {
+                    return ::std::result::Result::Ok(CheckedBody(::std::result::Result::Err(
+                        Rejection::new(refusal, rqctx),
+                    )));
+                }
                 ::std::result::Result::Ok(CheckedBody(
                     E::from_request(rqctx, request)
                         .await
@@ -907,6 +918,48 @@ pub fn support(shared: &Shared, cfg: &Config) -> Result<TokenStream, GenError> {
             fn metadata(body_content_type: ::dropshot::ApiEndpointBodyContentType) -> ::dropshot::ExtractorMetadata {
                 E::metadata(body_content_type)
             }
+        }
+
+        /// What can be refused from the request's head alone, before a byte of its body is read:
+        /// a JSON body without `Content-Type: application/json` (415; dropshot would read the
+        /// body first, and take a missing content type for JSON), and a declared
+        /// `Content-Length` over the size limit (413; dropshot would read, and discard, all of it
+        /// first).
+        fn body_precheck<C: ::dropshot::ServerContext>(
+            rqctx: &::dropshot::RequestContext<C>,
+            request: &::http::Request<::dropshot::Body>,
+        ) -> ::std::option::Option<::dropshot::HttpError> {
+            let headers = request.headers();
+            if matches!(rqctx.endpoint.body_content_type, ::dropshot::ApiEndpointBodyContentType::Json) {
+                let content_type = headers
+                    .get(::http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+                if content_type.as_deref() != ::std::option::Option::Some("application/json") {
+                    let found = content_type.map_or_else(
+                        || "none".to_string(),
+                        |t| format!("\"{t}\""),
+                    );
+                    return ::std::option::Option::Some(::dropshot::HttpError::for_client_error(
+                        ::std::option::Option::None,
+                        ::dropshot::ClientErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        format!("expected content type \"application/json\", got {found}"),
+                    ));
+                }
+            }
+            let declared = headers
+                .get(::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let max = rqctx.request_body_max_bytes();
+            if declared.is_some_and(|n| n > max as u64) {
+                return ::std::option::Option::Some(::dropshot::HttpError::for_client_error(
+                    ::std::option::Option::None,
+                    ::dropshot::ClientErrorStatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body exceeded maximum size of {max} bytes"),
+                ));
+            }
+            ::std::option::Option::None
         }
 
         /// dropshot answers a body over the size limit and a body of another content type with a

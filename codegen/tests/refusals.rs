@@ -480,6 +480,13 @@ fn cases() -> Vec<Case> {
             "no 415 response",
         ),
         (
+            "a body without a 408",
+            e,
+            Box::new(|v| remove(v, &format!("{CREATE}/responses"), "408")),
+            "/paths/~1items/post/responses",
+            "no 408 response",
+        ),
+        (
             "a 500 with headers of its own",
             e,
             Box::new(|v| {

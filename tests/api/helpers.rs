@@ -116,11 +116,10 @@ pub async fn spawn_app_full(
         ..Default::default()
     })
     .unwrap();
-    let settings = ServerSettings {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        log: server::logger(&ConfigLoggingLevel::Warn).unwrap(),
-        idle_timeout: std::time::Duration::from_secs(30),
-    };
+    let settings = ServerSettings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        server::logger(&ConfigLoggingLevel::Warn).unwrap(),
+    );
     let context = ApiContext {
         verifier,
         app: app.clone(),

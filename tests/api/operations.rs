@@ -1068,22 +1068,49 @@ async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothi
             "{problem}"
         );
         assert_eq!(problem["status"], 413);
-        for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
-            let not_json = t
+        // Another media type, a JSON dialect the contract does not name, or none at all.
+        for content_type in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("application/problem+json"),
+            None,
+        ] {
+            let mut request = t
                 .http
                 .post(&url)
                 .header("authorization", &auth)
-                .header("content-type", content_type)
-                .body(r#"{"email":"ann@example.com"}"#)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(not_json.status(), 415, "{path} as {content_type}");
+                .body(r#"{"email":"ann@example.com"}"#);
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let not_json = request.send().await.unwrap();
+            assert_eq!(not_json.status(), 415, "{path} as {content_type:?}");
             let problem: serde_json::Value = not_json.json().await.unwrap();
             assert_eq!(
                 problem["type"], "https://api.leadping.ai/errors/unsupported-media-type",
                 "{problem}"
             );
+        }
+        // A declared length over the limit is refused at once, before anything is read.
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let addr = t.base_url.trim_start_matches("http://").to_string();
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n{{"
+            );
+            c.write_all(head.as_bytes()).await.unwrap();
+            let started = std::time::Instant::now();
+            let mut reply = vec![0u8; 512];
+            let n = tokio::time::timeout(StdDuration::from_secs(5), c.read(&mut reply))
+                .await
+                .expect("answered without waiting for the body")
+                .unwrap();
+            let reply = String::from_utf8_lossy(&reply[..n]).to_string();
+            assert!(reply.starts_with("HTTP/1.1 413"), "{path}: {reply}");
+            assert!(reply.contains("payload-too-large"), "{reply}");
+            assert!(started.elapsed() < StdDuration::from_secs(2), "{path}");
         }
     }
     // Headers over the deliberate limit (16 KiB) are refused by hyper with a 431; a large but
@@ -1206,16 +1233,21 @@ async fn set_read_only(database_url: &str, on: bool) {
     .unwrap();
 }
 
-/// More silent, stalled and half-sent connections than the server has file descriptors: each is
-/// closed after the idle timeout, and a real request made during the flood is answered.
+/// Clients that send slowly get a budget, not a reset: with the server at 256 file descriptors
+/// (so at most 128 connections), 300 connections that send a request head and then their body a
+/// byte every half second, and 100 that send their head that way, arrive at once. Those beyond
+/// the connection limit are answered 503 at once; the rest are closed at their deadline (2 s
+/// for the head, 2 s for the body: a 408), however steadily they trickle; and real requests made
+/// all the while, retried on a 503, are answered within the deadline and a second or two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idle_and_stalled_connections_are_cut_off_and_cannot_starve_real_requests() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = temp_dir("idle");
+async fn slow_clients_are_cut_at_their_deadline_and_real_requests_are_answered() {
+    // The test's own side holds 400 sockets at once.
+    let _ = rlimit::increase_nofile_limit(4096);
+    let dir = temp_dir("slow");
     let database_url = process_database(Backend::Sqlite, &dir).await.unwrap();
     let smtp = FakeSmtp::start().await;
     let seed = crate::helpers::app_on(&database_url).await;
-    crate::helpers::seed_owner(&seed, "i").await;
+    crate::helpers::seed_owner(&seed, "s").await;
     let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
     let server = tokio::task::spawn_blocking(move || {
         ServerProcess::start_limited(
@@ -1223,77 +1255,150 @@ async fn idle_and_stalled_connections_are_cut_off_and_cannot_starve_real_request
             &d,
             &s,
             true,
-            &[("LEADPING_IDLE_TIMEOUT_SECS", "2")],
-            Some(128),
+            &[
+                ("LEADPING_REQUEST_HEAD_TIMEOUT_SECS", "2"),
+                ("LEADPING_REQUEST_BODY_TIMEOUT_SECS", "2"),
+            ],
+            Some(256),
         )
     })
     .await
     .unwrap();
     let addr = server.base_url.trim_start_matches("http://").to_string();
-    // 160 connections that send nothing, 40 that stop half-way through their headers, and 40
-    // whose body never finishes: 240 against a limit of 128 descriptors.
-    let mut held = Vec::new();
-    for i in 0..240 {
-        let Ok(mut c) = tokio::net::TcpStream::connect(&addr).await else {
-            continue;
+    let deadline = StdDuration::from_secs(2);
+
+    let mut slow = Vec::new();
+    for i in 0..400 {
+        let head = if i % 4 == 3 {
+            // Slowloris: the head itself, a byte at a time.
+            "GET /businesses/me/invitations HTTP/1.1\r\nHost: x\r\n".to_string()
+        } else {
+            // A complete head, then a body that never finishes.
+            "POST /businesses/invitations/accept HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n{"
+                .to_string()
         };
-        match i % 6 {
-            0 => {
-                let _ = c
-                    .write_all(b"GET /businesses/me/invitations HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                    .await;
-            }
-            1 => {
-                let _ = c
-                    .write_all(
-                        b"POST /businesses/invitations/accept HTTP/1.1\r\nHost: x\r\n\
-                          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
-                    )
-                    .await;
-            }
-            _ => {}
-        }
-        held.push(c);
+        slow.push(tokio::spawn(trickle(addr.clone(), head)));
     }
-    // A real request while they are held: answered once the idle ones are cut off.
-    let started = std::time::Instant::now();
-    let answer = reqwest::Client::builder()
+
+    // The slow ones connect first and take every connection the server serves.
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    // Real requests all the while: each retried (after 100 ms) while it is refused at the
+    // connection limit; how long each took to be answered.
+    let auth = format!("Bearer {}", token("biz_s", "usr_s", "Owner"));
+    let http = reqwest::Client::builder()
         .timeout(StdDuration::from_secs(20))
+        .pool_max_idle_per_host(0)
         .build()
-        .unwrap()
-        .get(format!("{}/businesses/me/invitations", server.base_url))
-        .header(
-            "authorization",
-            format!("Bearer {}", token("biz_i", "usr_i", "Owner")),
-        )
-        .send()
-        .await
-        .expect("a real request is answered during the flood");
-    assert_eq!(answer.status(), 200);
-    eprintln!("real request answered after {:?}", started.elapsed());
-    // Every held connection has been closed by the server by now, or is within moments.
-    let mut closed = 0;
-    for mut c in held {
-        // Read to the end: a half-sent request may get a refusal before the close.
-        let until_closed = async {
-            let mut buf = [0u8; 512];
-            loop {
-                match c.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => continue,
-                }
+        .unwrap();
+    let mut waits = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < StdDuration::from_secs(6) {
+        let asked = std::time::Instant::now();
+        loop {
+            let answer = http
+                .get(format!("{}/businesses/me/invitations", server.base_url))
+                .header("authorization", &auth)
+                .send()
+                .await;
+            match answer.map(|a| a.status().as_u16()) {
+                Ok(200) => break,
+                Ok(503) | Err(_) => tokio::time::sleep(StdDuration::from_millis(100)).await,
+                Ok(other) => panic!("a real request answered {other}"),
             }
-        };
-        if tokio::time::timeout(StdDuration::from_secs(6), until_closed)
-            .await
-            .is_ok()
-        {
-            closed += 1;
+            assert!(
+                asked.elapsed() < StdDuration::from_secs(15),
+                "a real request went unanswered"
+            );
+        }
+        waits.push(asked.elapsed());
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+    }
+    let longest = waits.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{} real requests answered, the longest after {longest:?}",
+        waits.len()
+    );
+    assert!(
+        longest < deadline + StdDuration::from_secs(3),
+        "real requests are answered within the deadline and a little: {waits:?}"
+    );
+
+    let mut refused = 0;
+    let mut timed_out_bodies = 0;
+    for (i, task) in slow.into_iter().enumerate() {
+        let t = task.await.unwrap();
+        let closed = t
+            .closed_after
+            .unwrap_or_else(|| panic!("connection {i} was never closed: {t:?}"));
+        if t.reply.starts_with("http/1.1 503") {
+            refused += 1;
+            assert!(t.reply.contains("retry-after: 1"), "{t:?}");
+            assert!(closed < StdDuration::from_secs(1), "refused at once: {t:?}");
+            continue;
+        }
+        // Not a moment before its deadline, and not long after it.
+        assert!(
+            closed >= deadline - StdDuration::from_millis(100)
+                && closed < deadline + StdDuration::from_millis(1500),
+            "connection {i} closed after {closed:?}: {t:?}"
+        );
+        if i % 4 != 3 {
+            assert!(t.reply.starts_with("http/1.1 408"), "{i}: {t:?}");
+            assert!(t.reply.contains("request-timeout"), "{t:?}");
+            timed_out_bodies += 1;
         }
     }
-    assert_eq!(closed, 240, "every idle or stalled connection was cut off");
+    eprintln!("{refused} refused at the limit, {timed_out_bodies} bodies answered 408");
+    assert!(refused >= 400 - 128, "beyond the limit, refused: {refused}");
+    assert!(timed_out_bodies > 0);
     drop((server, seed));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What became of a connection that sent `head` and then a byte every half second.
+#[derive(Debug)]
+struct Trickled {
+    /// What the server sent, if anything.
+    reply: String,
+    /// When the server closed it, counted from the end of `head`.
+    closed_after: Option<StdDuration>,
+}
+
+async fn trickle(addr: String, head: String) -> Trickled {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut reply = Vec::new();
+    let Ok(mut c) = tokio::net::TcpStream::connect(&addr).await else {
+        return Trickled {
+            reply: "connect failed".into(),
+            closed_after: Some(StdDuration::ZERO),
+        };
+    };
+    let _ = c.write_all(head.as_bytes()).await;
+    let sent = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    let mut ticker = tokio::time::interval(StdDuration::from_millis(500));
+    ticker.tick().await;
+    let closed_after = loop {
+        if sent.elapsed() > StdDuration::from_secs(15) {
+            break None;
+        }
+        tokio::select! {
+            read = c.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break Some(sent.elapsed()),
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+            },
+            _ = ticker.tick() => {
+                if c.write_all(b"a").await.is_err() {
+                    break Some(sent.elapsed());
+                }
+            }
+        }
+    };
+    Trickled {
+        reply: String::from_utf8_lossy(&reply).to_lowercase(),
+        closed_after,
+    }
 }
 
 /// A bad value in the environment stops the start with a message naming the setting by every
@@ -1314,4 +1419,35 @@ fn a_bad_setting_is_named_by_its_environment_variable() {
             && stderr.contains("delivery_lease_secs"),
         "{stderr}"
     );
+}
+
+/// Settings that contradict each other stop the start, naming both: a shutdown grace or an idle
+/// timeout that a create or resend waiting for its email would outlast (the grace would cut it
+/// off after its change committed, without an answer).
+#[test]
+fn a_grace_or_idle_timeout_shorter_than_the_delivery_wait_is_refused_at_start() {
+    for (setting, value) in [
+        ("LEADPING_SHUTDOWN_GRACE_SECS", "2"),
+        ("LEADPING_IDLE_TIMEOUT_SECS", "2"),
+    ] {
+        let dir = temp_dir("contradiction");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadping-invitations"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("LEADPING_DELIVERY_WAIT_MS", "2000")
+            .env(setting, value)
+            .env("LEADPING_DATA_DIR", &dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{setting}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(setting) && stderr.contains("LEADPING_DELIVERY_WAIT_MS"),
+            "{stderr}"
+        );
+        assert!(
+            !dir.join("leadping.db").exists(),
+            "a refused start creates no database"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -317,6 +317,11 @@ for CheckedBody<E> {
         rqctx: &::dropshot::RequestContext<C>,
         request: ::http::Request<::dropshot::Body>,
     ) -> ::std::result::Result<Self, ::dropshot::HttpError> {
+        if let ::std::option::Option::Some(refusal) = body_precheck(rqctx, &request) {
+            return ::std::result::Result::Ok(
+                CheckedBody(::std::result::Result::Err(Rejection::new(refusal, rqctx))),
+            );
+        }
         ::std::result::Result::Ok(
             CheckedBody(
                 E::from_request(rqctx, request)
@@ -330,6 +335,53 @@ for CheckedBody<E> {
     ) -> ::dropshot::ExtractorMetadata {
         E::metadata(body_content_type)
     }
+}
+/// What can be refused from the request's head alone, before a byte of its body is read:
+/// a JSON body without `Content-Type: application/json` (415; dropshot would read the
+/// body first, and take a missing content type for JSON), and a declared
+/// `Content-Length` over the size limit (413; dropshot would read, and discard, all of it
+/// first).
+fn body_precheck<C: ::dropshot::ServerContext>(
+    rqctx: &::dropshot::RequestContext<C>,
+    request: &::http::Request<::dropshot::Body>,
+) -> ::std::option::Option<::dropshot::HttpError> {
+    let headers = request.headers();
+    if matches!(
+        rqctx.endpoint.body_content_type, ::dropshot::ApiEndpointBodyContentType::Json
+    ) {
+        let content_type = headers
+            .get(::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+            });
+        if content_type.as_deref() != ::std::option::Option::Some("application/json") {
+            let found = content_type
+                .map_or_else(|| "none".to_string(), |t| format!("\"{t}\""));
+            return ::std::option::Option::Some(
+                ::dropshot::HttpError::for_client_error(
+                    ::std::option::Option::None,
+                    ::dropshot::ClientErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("expected content type \"application/json\", got {found}"),
+                ),
+            );
+        }
+    }
+    let declared = headers
+        .get(::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let max = rqctx.request_body_max_bytes();
+    if declared.is_some_and(|n| n > max as u64) {
+        return ::std::option::Option::Some(
+            ::dropshot::HttpError::for_client_error(
+                ::std::option::Option::None,
+                ::dropshot::ClientErrorStatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeded maximum size of {max} bytes"),
+            ),
+        );
+    }
+    ::std::option::Option::None
 }
 /// dropshot answers a body over the size limit and a body of another content type with a
 /// 400 whose message says which; HTTP has a status for each (413, 415), which every
@@ -604,6 +656,8 @@ pub enum CreateItemResponse {
     Created(crate::wire::Item, LocationHeader),
     ///400: Bad request.
     BadRequest(ErrorBody),
+    ///408: Too slow.
+    RequestTimeout(ErrorBody),
     ///409: Already there.
     Conflict(ErrorBody),
     ///413: Too large.
@@ -633,6 +687,13 @@ impl ::dropshot::HttpResponse for CreateItemResponse {
             Self::BadRequest(body) => {
                 problem_response(
                     ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::RequestTimeout(body) => {
+                problem_response(
+                    ::http::StatusCode::REQUEST_TIMEOUT,
                     &body,
                     ::http::HeaderMap::new(),
                 )
@@ -709,6 +770,7 @@ impl OperationResponse for CreateItemResponse {
         match self {
             Self::Created(..) => ::http::StatusCode::CREATED,
             Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::RequestTimeout(..) => ::http::StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(..) => ::http::StatusCode::CONFLICT,
             Self::PayloadTooLarge(..) => ::http::StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(..) => ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -719,6 +781,7 @@ impl OperationResponse for CreateItemResponse {
     fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
         match self {
             Self::BadRequest(body)
+            | Self::RequestTimeout(body)
             | Self::Conflict(body)
             | Self::PayloadTooLarge(body)
             | Self::UnsupportedMediaType(body)
@@ -733,6 +796,7 @@ impl OperationResponse for CreateItemResponse {
     fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
         match rejection.status().as_u16() {
             400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            408u16 => ::std::result::Result::Ok(Self::RequestTimeout(rejection.into())),
             409u16 => ::std::result::Result::Ok(Self::Conflict(rejection.into())),
             413u16 => ::std::result::Result::Ok(Self::PayloadTooLarge(rejection.into())),
             415u16 => {
@@ -760,6 +824,8 @@ impl OperationResponse for CreateItemResponse {
     fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
         ::std::vec![
             ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("408", error_response("Too slow.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
             ("409", error_response("Already there.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
@@ -916,6 +982,8 @@ pub enum ReplaceItemResponse {
     Accepted(crate::wire::Item),
     ///400: Bad request.
     BadRequest(ErrorBody),
+    ///408: Too slow.
+    RequestTimeout(ErrorBody),
     ///413: Too large.
     PayloadTooLarge(ErrorBody),
     ///415: Not JSON.
@@ -941,6 +1009,13 @@ impl ::dropshot::HttpResponse for ReplaceItemResponse {
             Self::BadRequest(body) => {
                 problem_response(
                     ::http::StatusCode::BAD_REQUEST,
+                    &body,
+                    ::http::HeaderMap::new(),
+                )
+            }
+            Self::RequestTimeout(body) => {
+                problem_response(
+                    ::http::StatusCode::REQUEST_TIMEOUT,
                     &body,
                     ::http::HeaderMap::new(),
                 )
@@ -998,6 +1073,7 @@ impl OperationResponse for ReplaceItemResponse {
         match self {
             Self::Accepted(..) => ::http::StatusCode::ACCEPTED,
             Self::BadRequest(..) => ::http::StatusCode::BAD_REQUEST,
+            Self::RequestTimeout(..) => ::http::StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(..) => ::http::StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(..) => ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(..) => ::http::StatusCode::TOO_MANY_REQUESTS,
@@ -1007,6 +1083,7 @@ impl OperationResponse for ReplaceItemResponse {
     fn error_body_mut(&mut self) -> ::std::option::Option<&mut ErrorBody> {
         match self {
             Self::BadRequest(body)
+            | Self::RequestTimeout(body)
             | Self::PayloadTooLarge(body)
             | Self::UnsupportedMediaType(body)
             | Self::TooManyRequests(body, _)
@@ -1020,6 +1097,7 @@ impl OperationResponse for ReplaceItemResponse {
     fn from_rejection(rejection: Rejection) -> ::std::result::Result<Self, Rejection> {
         match rejection.status().as_u16() {
             400u16 => ::std::result::Result::Ok(Self::BadRequest(rejection.into())),
+            408u16 => ::std::result::Result::Ok(Self::RequestTimeout(rejection.into())),
             413u16 => ::std::result::Result::Ok(Self::PayloadTooLarge(rejection.into())),
             415u16 => {
                 ::std::result::Result::Ok(Self::UnsupportedMediaType(rejection.into()))
@@ -1046,6 +1124,8 @@ impl OperationResponse for ReplaceItemResponse {
     fn declared_errors() -> ::std::vec::Vec<(&'static str, ::serde_json::Value)> {
         ::std::vec![
             ("400", error_response("Bad request.", ::std::vec![header_object:: <
+            RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
+            ("408", error_response("Too slow.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),
             ("413", error_response("Too large.", ::std::vec![header_object:: <
             RequestIdHeader > ("x-request-id")], "#/components/schemas/Problem")),

@@ -10,6 +10,10 @@ use super::compression::apply_gzip_compression;
 use super::compression::is_compressible_content_type;
 use super::compression::should_compress_response;
 use super::config::{CompressionConfig, ConfigDropshot, ConfigTls};
+use super::connection_limits::{
+    Admission, ConnState, ConnectionLimits, ConnectionObserver, GuardedBody,
+    Refusal, RequestGuard, TimedBody,
+};
 #[cfg(feature = "usdt-probes")]
 use super::dtrace::probes;
 use super::error::HttpError;
@@ -87,6 +91,8 @@ pub struct DropshotState<C: ServerContext> {
     pub(crate) version_policy: VersionPolicy,
     /// renders the errors dropshot produces itself (see [`ErrorRenderer`])
     pub(crate) error_renderer: Option<DebugIgnore<Arc<dyn ErrorRenderer>>>,
+    /// see [`ServerBuilder::request_body_timeout`]
+    pub(crate) request_body_timeout: Option<std::time::Duration>,
 }
 
 /// Key-values an endpoint adds to the line Dropshot logs when its request
@@ -212,8 +218,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
         tls: Option<ConfigTls>,
         version_policy: VersionPolicy,
         error_renderer: Option<Arc<dyn ErrorRenderer>>,
-        idle_timeout: Option<std::time::Duration>,
-        max_head_bytes: Option<usize>,
+        limits: ConnectionLimits,
     ) -> Result<HttpServerStarter<C>, BuildError> {
         let tcp = {
             let std_listener = std::net::TcpListener::bind(
@@ -274,6 +279,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
             handler_waitgroup_worker: DebugIgnore(handler_waitgroup.worker()),
             version_policy,
             error_renderer: error_renderer.map(DebugIgnore),
+            request_body_timeout: limits.body_timeout,
         });
 
         for (path, method, endpoint) in app_state.router.endpoints(None) {
@@ -287,8 +293,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
         let http_acceptor = HttpAcceptor {
             tcp,
             log: log.clone(),
-            idle_timeout,
-            max_head_bytes,
+            admission: Admission::new(limits),
         };
 
         Ok(HttpServerStarter {
@@ -320,9 +325,16 @@ impl<C: ServerContext> HttpServerStarter<C> {
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // http/1 settings
             builder.http1().timer(TokioTimer::new());
-            if let Some(max) = http_acceptor.max_head_bytes {
+            let limits = http_acceptor.admission.limits();
+            if let Some(max) = limits.max_head_bytes {
                 // hyper's floor; a request line and headers over it get a 431.
                 builder.http1().max_buf_size(max.max(8192));
+            }
+            if let Some(timeout) = limits.head_timeout {
+                // hyper's own timer (30 s by default) starts when it begins
+                // parsing a head; the connection's budget (`Limited`) counts
+                // from the connection's start or its previous request's end.
+                builder.http1().header_read_timeout(timeout);
             }
             // http/2 settings
             builder.http2().timer(TokioTimer::new());
@@ -369,12 +381,15 @@ impl<C: ServerContext> HttpServerStarter<C> {
                 None => loop {
                     tokio::select! {
                         (sock, remote_addr) = http_acceptor.accept() => {
-                            let handler = make_service
+                            // Over the connection limit: answered and closed.
+                            let Some((sock, conn)) =
+                                http_acceptor.admission.admit(sock)
+                            else {
+                                continue;
+                            };
+                            let mut handler = make_service
                                 .make_http_request_handler(remote_addr);
-                            let sock = IdleTimeout::new(
-                                sock,
-                                http_acceptor.idle_timeout,
-                            );
+                            handler.conn = conn;
                             let fut = builder
                                 .serve_connection_with_upgrades(
                                     TokioIo::new(sock),
@@ -438,146 +453,12 @@ impl<C: ServerContext> HttpServerStarter<C> {
 
 /// Accepts TCP connections like a `TcpListener`, but ignores transient errors
 /// rather than propagating them to the caller
-/// A connection whose reads and writes may each wait at most `timeout` (see
-/// [`ServerBuilder::idle_timeout`]); a wait past it fails with `TimedOut`,
-/// which ends the connection.
-///
-/// Cheap on the hot path: a wait's start is an `Instant::now()`, and each
-/// direction keeps one timer for the connection's life, reset only when it
-/// fires early (it was set for an earlier wait), not on every read.
-struct IdleTimeout<S> {
-    inner: S,
-    timeout: Option<std::time::Duration>,
-    read: Wait,
-    write: Wait,
-}
-
-/// One direction's current wait, if any, and its timer.
-#[derive(Default)]
-struct Wait {
-    since: Option<tokio::time::Instant>,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Wait {
-    /// The operation completed: no wait is under way.
-    fn done(&mut self) {
-        self.since = None;
-    }
-
-    /// The operation is pending: fails it once it has waited `timeout`.
-    fn pending(
-        &mut self,
-        timeout: Option<std::time::Duration>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Error> {
-        let Some(timeout) = timeout else { return Poll::Pending };
-        let due = *self.since.get_or_insert_with(tokio::time::Instant::now)
-            + timeout;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-        loop {
-            match timer.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(()) if tokio::time::Instant::now() >= due => {
-                    return Poll::Ready(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the connection was idle for too long",
-                    ));
-                }
-                // Set for an earlier wait: move it to this one's end.
-                Poll::Ready(()) => timer.as_mut().reset(due),
-            }
-        }
-    }
-}
-
-impl<S> IdleTimeout<S> {
-    fn new(inner: S, timeout: Option<std::time::Duration>) -> Self {
-        IdleTimeout {
-            inner,
-            timeout,
-            read: Wait::default(),
-            write: Wait::default(),
-        }
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleTimeout<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.read.done();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.read.pending(this.timeout, cx).map(Err),
-        }
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                this.write.done();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.write.pending(this.timeout, cx).map(Err),
-        }
-    }
-
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                this.write.done();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.write.pending(this.timeout, cx).map(Err),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 struct HttpAcceptor {
     tcp: TcpListener,
     log: slog::Logger,
-    /// See [`ServerBuilder::idle_timeout`].
-    idle_timeout: Option<std::time::Duration>,
-    /// See [`ServerBuilder::max_request_head_bytes`].
-    max_head_bytes: Option<usize>,
+    /// The limits of each connection, and their count (see
+    /// [`crate::connection_limits`]).
+    admission: Admission,
 }
 
 impl HttpAcceptor {
@@ -1133,7 +1014,10 @@ async fn http_request_handle<C: ServerContext>(
     // TODO-hardening: add a request read timeout as well so that we don't allow
     // this to take forever.
     // TODO-correctness: Do we need to dump the body on errors?
-    let request = request.map(crate::Body::wrap);
+    let request = match server.request_body_timeout {
+        Some(limit) => request.map(|body| crate::Body::wrap(TimedBody::new(body, limit))),
+        None => request.map(crate::Body::wrap),
+    };
     let method = request.method().clone();
     let uri = request.uri();
     let found_version =
@@ -1294,13 +1178,15 @@ pub struct ServerRequestHandler<C: ServerContext> {
     /// backend state that will be made available to the request handler
     server: Arc<DropshotState<C>>,
     remote_addr: SocketAddr,
+    /// what the connection's limits know of its requests, when it has any
+    conn: Option<Arc<ConnState>>,
 }
 
 impl<C: ServerContext> ServerRequestHandler<C> {
     /// Create a ServerRequestHandler object with the given state object that
     /// will be provided to the handler function.
     fn new(server: Arc<DropshotState<C>>, remote_addr: SocketAddr) -> Self {
-        ServerRequestHandler { server, remote_addr }
+        ServerRequestHandler { server, remote_addr, conn: None }
     }
 }
 
@@ -1312,11 +1198,25 @@ impl<C: ServerContext> Service<Request<hyper::body::Incoming>>
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
-        Box::pin(http_request_handle_wrap(
+        let handle = http_request_handle_wrap(
             Arc::clone(&self.server),
             self.remote_addr,
             req,
-        ))
+        );
+        match &self.conn {
+            None => Box::pin(handle),
+            // The request is under way from its complete head until its
+            // response body is written (or the request is dropped).
+            Some(conn) => {
+                let guard = RequestGuard::new(Arc::clone(conn));
+                Box::pin(async move {
+                    let response = handle.await?;
+                    Ok(response.map(|inner| {
+                        Body::wrap(GuardedBody { inner, _guard: guard })
+                    }))
+                })
+            }
+        }
     }
 }
 
@@ -1378,8 +1278,7 @@ pub struct ServerBuilder<C: ServerContext> {
     version_policy: VersionPolicy,
     tls: Option<ConfigTls>,
     error_renderer: Option<DebugIgnore<Arc<dyn ErrorRenderer>>>,
-    idle_timeout: Option<std::time::Duration>,
-    max_head_bytes: Option<usize>,
+    limits: ConnectionLimits,
 }
 
 impl<C: ServerContext> ServerBuilder<C> {
@@ -1402,8 +1301,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             version_policy: VersionPolicy::Unversioned,
             tls: Default::default(),
             error_renderer: None,
-            idle_timeout: None,
-            max_head_bytes: None,
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -1424,7 +1322,7 @@ impl<C: ServerContext> ServerBuilder<C> {
     /// exceed the longest a handler takes to answer: hyper may keep a read
     /// pending while a handler runs.
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.idle_timeout = Some(timeout);
+        self.limits.idle_timeout = Some(timeout);
         self
     }
 
@@ -1432,7 +1330,51 @@ impl<C: ServerContext> ServerBuilder<C> {
     /// 8 KiB, hyper's floor); a request over it is refused by hyper with a
     /// 431.  By default hyper's own limit (about 400 KiB).
     pub fn max_request_head_bytes(mut self, max: usize) -> Self {
-        self.max_head_bytes = Some(max);
+        self.limits.max_head_bytes = Some(max);
+        self
+    }
+
+    /// Closes a plain-HTTP connection whose client has not completed a
+    /// request head within `timeout`: a budget counted from the connection's
+    /// start (the HTTP/1-or-2 detection included) or, on a kept-alive
+    /// connection, from the first byte of its next request, which a client
+    /// sending a byte at a time does not extend.  (How long a kept-alive
+    /// connection may sit unused is [`ServerBuilder::idle_timeout`]'s.)  It
+    /// is also hyper's own header read timeout (30 s by default).
+    pub fn request_head_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.limits.head_timeout = Some(timeout);
+        self
+    }
+
+    /// Fails a request body that has not arrived in full within `timeout` of
+    /// its head: an endpoint reading it gets a 408 (`BodyTimedOut`), however
+    /// the bytes trickle in, and the connection is closed after the answer
+    /// (the body was not read to its end).
+    pub fn request_body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.limits.body_timeout = Some(timeout);
+        self
+    }
+
+    /// Serves at most `max` plain-HTTP connections at once.  A connection
+    /// accepted beyond them is answered at once with `refusal`'s bytes (a
+    /// complete HTTP/1.1 response, a 503 say) and closed, without reading
+    /// its request, rather than left to wait in the kernel's accept queue or
+    /// to fail for want of a file descriptor; without a refusal it is only
+    /// closed.  Set it below the process's file-descriptor limit by what
+    /// else the process keeps open.
+    pub fn max_connections(mut self, max: usize, refusal: Option<Refusal>) -> Self {
+        self.limits.max_connections = Some(max);
+        self.limits.refusal = refusal;
+        self
+    }
+
+    /// Tells `observer` of every plain-HTTP connection opened, closed,
+    /// refused at the limit or closed at one of its deadlines.
+    pub fn connection_observer(
+        mut self,
+        observer: Arc<dyn ConnectionObserver>,
+    ) -> Self {
+        self.limits.observer = Some(observer);
         self
     }
 
@@ -1494,8 +1436,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             self.tls,
             self.version_policy,
             self.error_renderer.map(|r| r.0),
-            self.idle_timeout,
-            self.max_head_bytes,
+            self.limits,
         )
     }
 }

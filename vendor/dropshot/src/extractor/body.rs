@@ -314,6 +314,22 @@ impl ExclusiveExtractor for UntypedBody {
     }
 }
 
+/// The error of a request body that could not be read: a 408 when it did not
+/// arrive within the server's body timeout, a 400 otherwise.
+fn body_error(e: Box<dyn std::error::Error + Send + Sync>) -> HttpError {
+    if e.is::<crate::BodyTimedOut>() {
+        return HttpError::for_client_error(
+            None,
+            crate::ClientErrorStatusCode::REQUEST_TIMEOUT,
+            e.to_string(),
+        );
+    }
+    HttpError::for_bad_request(
+        None,
+        format!("error streaming request body: {}", e),
+    )
+}
+
 // StreamingBody: body extractor that provides a streaming representation of the body.
 
 /// An extractor for streaming the contents of the HTTP request body, making the
@@ -415,20 +431,12 @@ impl StreamingBody {
         async_stream::try_stream! {
             let mut bytes_read: usize = 0;
             while let Some(frame_res) = self.body.frame().await {
-                let frame = frame_res.map_err(|e| HttpError::for_bad_request(
-                    None,
-                    format!("error streaming request body: {}", e),
-                ))?;
+                let frame = frame_res.map_err(body_error)?;
                 let Ok(buf) = frame.into_data() else { continue }; // skip trailers
                 let len = buf.len();
 
                 if bytes_read + len > self.cap {
-                    http_dump_body(&mut self.body).await.map_err(|e| {
-                        HttpError::for_bad_request(
-                            None,
-                            format!("error streaming request body: {}", e),
-                        )
-                    })?;
+                    http_dump_body(&mut self.body).await.map_err(body_error)?;
                     // TODO-correctness check status code
                     Err(HttpError::for_bad_request(
                         None,
