@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The breaking-change gate: openapi.json against the version on the previous commit (and the
-# last release tag, once there are tags). A change that breaks clients of the old version fails
+# The breaking-change gate: openapi.json against its previous version (the newest committed one
+# with another info.version), the previous commit, and the last release tag once there are tags. A change that breaks clients of the old version fails
 # unless info.version gets a new major version; an additive change passes. Two tools judge, since
 # each misses what the other catches: openapi-diff (npm, pinned in package.json) and Oxide's drift
 # crate (contract-gate/, which also judges string enums, which neither tool classifies).
@@ -68,6 +68,26 @@ PY
 fi
 
 status=0
+# Against the previous version: the newest committed openapi.json whose info.version differs
+# from this one. The previous commit alone would miss a change made in an earlier commit of the
+# same version (a submission of several commits is judged as a whole).
+version_of() { python3 -c 'import json, sys; print(json.load(sys.stdin)["info"]["version"])'; }
+current=$(version_of < openapi.json)
+previous=""
+for commit in $(git log --format=%H -- openapi.json); do
+  if [ "$(git show "$commit:openapi.json" | version_of)" != "$current" ]; then
+    previous=$commit
+    break
+  fi
+done
+if [ -n "$previous" ]; then
+  git show "$previous:openapi.json" > "$work/previous-version.json"
+  judge "$work/previous-version.json" openapi.json \
+    "openapi.json against the previous version ($(version_of < "$work/previous-version.json"), commit $(git rev-parse --short "$previous"))" \
+    || status=1
+else
+  echo "--- no earlier version of openapi.json: nothing to compare with"
+fi
 if git cat-file -e HEAD~1:openapi.json 2>/dev/null; then
   git show HEAD~1:openapi.json > "$work/previous.json"
   judge "$work/previous.json" openapi.json "openapi.json against the previous commit ($(git rev-parse --short HEAD~1))" || status=1

@@ -101,6 +101,11 @@ pub fn judge(old: &Value, new: &Value) -> anyhow::Result<Verdict> {
             };
             let line = format!("{at} {subpath}: {} [{:?}]", info.message, info.class);
             match info.class {
+                ChangeClass::BackwardIncompatible if new_error_status(&info.message) => {
+                    compatible.push(format!(
+                        "{line}: an error status, which an old client fails like any error it does not know"
+                    ))
+                }
                 ChangeClass::BackwardIncompatible | ChangeClass::Incompatible => {
                     breaking.push(line)
                 }
@@ -119,6 +124,20 @@ pub fn judge(old: &Value, new: &Value) -> anyhow::Result<Verdict> {
         old_version: version(old, "old")?,
         new_version: version(new, "new")?,
     })
+}
+
+/// Whether drift's `message` is an operation gaining an error (4xx or 5xx) response. drift calls
+/// any new response code backward-incompatible; this project does not, for error statuses: a
+/// client generated from the old document already fails a request answered with a status it
+/// does not know (progenitor, openapi-generator and openapi-typescript clients all return or
+/// throw an error for one), which is what the new status means too, and any server can answer
+/// statuses outside its document (a proxy's 502, a load balancer's 503). A new success status,
+/// or a changed body of a known one, still breaks.
+fn new_error_status(message: &str) -> bool {
+    message
+        .strip_prefix("operation added a new response code ")
+        .and_then(|code| code.trim().parse::<u16>().ok())
+        .is_some_and(|code| (400..600).contains(&code))
 }
 
 /// Which way a named schema travels: in requests, in responses, or both.

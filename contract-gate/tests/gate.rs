@@ -107,6 +107,32 @@ fn an_enum_value_added_to_a_response_is_caught_and_one_added_to_a_request_only_i
     );
 }
 
+/// A new error status is compatible (an old client fails such a request like any error it does
+/// not know); a new success status is not.
+#[test]
+fn a_new_error_status_passes_and_a_new_success_status_does_not() {
+    let with = |code: &str| {
+        changed(|d| {
+            let responses = d
+                .pointer_mut(&format!("{RESEND}/responses"))
+                .unwrap()
+                .as_object_mut()
+                .unwrap();
+            let like = if code.starts_with('2') { "200" } else { "429" };
+            let response = responses[like].clone();
+            responses.insert(code.to_string(), response);
+        })
+    };
+    let verdict = judge(&contract(), &with("408")).unwrap();
+    assert!(verdict.breaking.is_empty(), "{}", verdict.report());
+    assert!(
+        verdict.compatible.iter().any(|l| l.contains("408")),
+        "{}",
+        verdict.report()
+    );
+    assert_breaks(&with("202"), "a new success status");
+}
+
 #[test]
 fn an_additive_change_passes() {
     let new = changed(|d| {
