@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -146,7 +148,8 @@ def main():
 
     data = Path(tempfile.mkdtemp(prefix="leadping-flood-"))
     port = free_port()
-    env = dict(os.environ, LEADPING_DATA_DIR=str(data), LEADPING_LOG_LEVEL="warn",
+    # Info: every request's line is written, so that the log can be searched for secrets after.
+    env = dict(os.environ, LEADPING_DATA_DIR=str(data), LEADPING_LOG_LEVEL="info",
                LEADPING_DELIVERY_WAIT_MS="0", LEADPING_REQUEST_HEAD_TIMEOUT_SECS=str(SLOW_DEADLINE),
                LEADPING_REQUEST_BODY_TIMEOUT_SECS=str(SLOW_DEADLINE))
     server = subprocess.Popen(
@@ -253,6 +256,17 @@ def main():
              {"Content-Type": "application/json"},
              json.dumps({"token": acceptance, "firstName": "a\u0007b"}).encode()),
             ("an unsupported method", "PATCH", inv, {"Authorization": f"Bearer {owner}"}, None),
+            # Secrets percent-encoded in a path: the log must not show them, decoded or not.
+            ("an address percent-encoded in a path", "GET",
+             f"{base}/nowhere/{owner_a['email'].replace('@', '%40')}", {}, None),
+            ("an address twice encoded in a path", "GET",
+             f"{base}/nowhere/{owner_a['email'].replace('@', '%2540').replace('.', '%252E')}", {}, None),
+            ("an acceptance token percent-encoded in a path", "GET",
+             f"{base}/nowhere/{acceptance.replace('.', '%2E')}", {}, None),
+            ("an acceptance token under an encoded token segment", "GET",
+             f"{base}/businesses/invitations/%74oken/{acceptance}0", {}, None),
+            ("a bearer token percent-encoded in a path", "GET",
+             f"{base}/nowhere/{owner.replace('.', '%2e')}", {}, None),
         ]
         raws = [
             ("garbage", b"\x00\x01\x02 not http at all\r\n\r\n"),
@@ -333,6 +347,18 @@ def main():
             if r.status != 200:
                 failures.append(f"a real request after the flood: {r.status}")
         after = snapshot(db)
+        # The log, as a reader would decode it, shows no credential or address.
+        log = (data / "server.err").read_text(errors="replace")
+        for _ in range(4):
+            log = urllib.parse.unquote(log)
+        secrets = {
+            "the Owner's address": owner_a["email"],
+            "an acceptance token's MAC": acceptance.split(".")[1],
+            "the Owner's bearer token": owner.split(".")[2],
+        }
+        for what, secret in secrets.items():
+            if secret.lower() in log.lower():
+                failures.append(f"the log shows {what}")
         for table in sorted(set(before) | set(after)):
             if before.get(table) != after.get(table):
                 failures.append(f"table {table} changed: {before.get(table)} -> {after.get(table)}")
@@ -348,6 +374,8 @@ def main():
             # A 5xx is a bug: its cause is in the server's log.
             print((data / "server.err").read_text()[-4000:])
         print(f"flood: {0 if failures else 1} passed, {1 if failures else 0} failed")
+        if failures:
+            print(f"the server's data and log are kept in {data}")
         sys.exit(1 if failures else 0)
     finally:
         server.terminate()
@@ -355,6 +383,8 @@ def main():
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        if not failures:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

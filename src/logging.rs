@@ -141,30 +141,30 @@ impl Drain for Counted {
     }
 }
 
-const TOKEN_SEGMENT: &str = "/token/";
-
-/// `uri` as a log may show it: the segment after `/token/` (in any case: the path of the
-/// acceptance-token look-up) and every query value replaced by `[redacted]`, then [`mask`]ed.
+/// `uri` as a log may show it: the segment after a `token` segment (in any case and however
+/// percent-encoded: the path of the acceptance-token look-up, as the router decodes it) and
+/// every query value replaced by `[redacted]`, then [`mask`]ed.
 pub fn redact_uri(uri: &str) -> Cow<'_, str> {
     let (path, query) = match uri.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (uri, None),
     };
-    let lower = path.to_ascii_lowercase();
-    let redact_path = lower.contains(TOKEN_SEGMENT);
-    if !redact_path && query.is_none() {
+    let token_at = path
+        .split('/')
+        .position(|segment| decoded(segment).eq_ignore_ascii_case("token"));
+    if token_at.is_none() && query.is_none() {
         return mask(uri);
     }
     let mut out = String::with_capacity(uri.len());
-    match lower.find(TOKEN_SEGMENT) {
-        Some(at) => {
-            let start = at + TOKEN_SEGMENT.len();
-            let end = path[start..].find('/').map_or(path.len(), |i| start + i);
-            out.push_str(&path[..start]);
-            out.push_str("[redacted]");
-            out.push_str(&path[end..]);
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
         }
-        None => out.push_str(path),
+        if token_at.is_some_and(|at| i == at + 1) {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(segment);
+        }
     }
     if let Some(query) = query {
         out.push('?');
@@ -184,13 +184,80 @@ pub fn redact_uri(uri: &str) -> Cow<'_, str> {
     Cow::Owned(mask(&out).into_owned())
 }
 
+/// `text` percent-decoded until nothing more decodes (a double encoding, `%2540` for `@`,
+/// included; four rounds at most), invalid UTF-8 replaced.
+pub fn decoded(text: &str) -> Cow<'_, str> {
+    let mut current = Cow::Borrowed(text);
+    for _ in 0..4 {
+        if !current.contains('%') {
+            break;
+        }
+        let next = percent_encoding::percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == *current {
+            break;
+        }
+        current = Cow::Owned(next);
+    }
+    current
+}
+
 /// `text` with every acceptance token's MAC, bearer JWT and email address it contains masked:
 /// a `.` followed by 32 or more hex digits (a token's MAC) becomes `.[redacted]`, a JWT
 /// (`eyJ...`, three dot-separated base64url parts) `[redacted-jwt]`, and an email address keeps
 /// the first character of its local part and its domain (`a•••@example.com`, as `safeMessage`
 /// shows it). Written by hand rather than with a regex engine: three fixed shapes, on every log
 /// value, where a scan that allocates only when it finds one is cheapest.
+///
+/// A path or query can carry any of them percent-encoded (`a%40x.com`, `inv_1%2E<mac>`, a JWT
+/// with `%2E` for its dots, twice encoded as `%252E`), which the router and a reader decode
+/// but the scan would not see: every run of text between delimiters that holds a `%` is also
+/// read decoded ([`decoded`]), and shown decoded and masked when that finds anything.
 pub fn mask(text: &str) -> Cow<'_, str> {
+    if !text.contains(['@', '.', '%']) {
+        return Cow::Borrowed(text);
+    }
+    let masked = mask_raw(text);
+    if !masked.contains('%') {
+        return masked;
+    }
+    match mask_encoded(&masked) {
+        None => masked,
+        Some(more) => Cow::Owned(more),
+    }
+}
+
+/// [`mask`]'s second look: each run of `text` between delimiters that holds a `%`, decoded; the
+/// text with each run whose decoded form has something to mask replaced by that form masked, or
+/// `None` when no run has.
+fn mask_encoded(text: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut start = 0;
+    for (at, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        if !is_delimiter(c) {
+            continue;
+        }
+        let run = &text[start..at];
+        if run.contains('%') {
+            let plain = decoded(run);
+            if let Cow::Owned(masked) = mask_raw(&plain) {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                o.push_str(&text[copied..start]);
+                o.push_str(&masked);
+                copied = at;
+            }
+        }
+        start = at + c.len_utf8();
+    }
+    let mut o = out?;
+    o.push_str(&text[copied..]);
+    Some(o)
+}
+
+/// [`mask`] on the text as it is.
+fn mask_raw(text: &str) -> Cow<'_, str> {
     if !text.contains(['@', '.']) {
         return Cow::Borrowed(text);
     }
@@ -475,6 +542,37 @@ mod tests {
             "@x.com",
             "",
         ] {
+            assert_eq!(mask(plain), plain);
+        }
+    }
+
+    #[test]
+    fn percent_encoded_secrets_are_read_decoded_and_masked() {
+        let mac = "5f2b9c0d".repeat(8);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl";
+        assert_eq!(
+            redact_uri("/businesses/me/invitations/ann%40example.com/resend"),
+            "/businesses/me/invitations/a\u{2022}\u{2022}\u{2022}@example.com/resend"
+        );
+        assert_eq!(
+            redact_uri(&format!("/nowhere/inv_1%2E{mac}")),
+            "/nowhere/inv_1.[redacted]"
+        );
+        assert_eq!(
+            redact_uri(&format!("/x/{}", jwt.replace('.', "%2e"))),
+            "/x/[redacted-jwt]"
+        );
+        // Twice encoded, and the token segment itself encoded: the router decodes it.
+        assert_eq!(
+            mask("ann%2540example%252Ecom"),
+            "a\u{2022}\u{2022}\u{2022}@example.com"
+        );
+        assert_eq!(
+            redact_uri("/businesses/invitations/%74OKEN/inv_1.abc"),
+            "/businesses/invitations/%74OKEN/[redacted]"
+        );
+        // Encoded text with nothing to mask stays as it was.
+        for plain in ["/a%20b/c", "100%", "%zz@", "50%25.off"] {
             assert_eq!(mask(plain), plain);
         }
     }

@@ -7,6 +7,7 @@ mod drift;
 mod helpers;
 mod interleavings;
 mod lifecycle;
+mod masking;
 mod operations;
 mod own_postgres;
 mod parsers;

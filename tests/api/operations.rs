@@ -817,6 +817,12 @@ async fn no_credential_or_address_reaches_the_log_in_either_format(backend: Back
             format!("/businesses/invitations/token/x?token={acceptance}"),
             format!("/businesses/me/invitations?token={acceptance}&bearer={bearer}"),
             format!("/nowhere/{acceptance}/zed.person@example.com"),
+            // Percent-encoded, as the router and a reader of the log would decode them.
+            "/nowhere/zed.person%40example.com".to_string(),
+            "/nowhere/zed.person%2540example%252Ecom".to_string(),
+            format!("/nowhere/{}", acceptance.replace('.', "%2E")),
+            format!("/nowhere/{}", bearer.replace('.', "%2e")),
+            format!("/businesses/invitations/%74oken/{acceptance}"),
         ] {
             let status = get(path.clone()).await.unwrap().status();
             assert!(
@@ -862,7 +868,8 @@ async fn no_credential_or_address_reaches_the_log_in_either_format(backend: Back
         let (status, server) = status;
         assert!(status.is_some_and(|s| s.success()));
         let lines = server.stderr_lines();
-        let log = lines.join("\n");
+        // What a reader sees, encodings undone.
+        let log = leadping_invitations::logging::decoded(&lines.join("\n")).into_owned();
         for secret in [
             bearer.as_str(),
             &bearer[bearer.len() - 20..],
