@@ -209,6 +209,7 @@ pub fn start(
         .request_body_timeout(settings.body_timeout)
         .max_connections(settings.max_connections, Some(Arc::new(connection_refusal)))
         .connection_observer(Arc::new(crate::metrics::Connections))
+        .reject_empty_path_segments()
         .start()
         .map_err(|e| anyhow::anyhow!("cannot start the server on {}: {e}", settings.bind))?;
     Ok(server)

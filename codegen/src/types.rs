@@ -71,10 +71,31 @@ fn object(
         pointer,
         // `example` is for readers of the document; dropshot emits none, and the drift check
         // lists examples as what the code cannot say.
-        &["description", "type", "properties", "required", "example"],
+        &[
+            "description",
+            "type",
+            "properties",
+            "required",
+            "additionalProperties",
+            "example",
+        ],
         "an object schema",
     )?;
     let description = schema.get("description").and_then(Value::as_str);
+    // `additionalProperties: false` is what schemars writes for `deny_unknown_fields`: a body
+    // with a property the schema does not name is refused, the name in the message.
+    let closed = match schema.get("additionalProperties") {
+        None => false,
+        Some(Value::Bool(false)) => true,
+        Some(_) => {
+            return Err(GenError::new(
+                &ptr(pointer, "additionalProperties"),
+                "an object with properties accepts no others, or says nothing about them",
+                "\"additionalProperties\": false, or leave it out",
+            ));
+        }
+    };
+    let deny = closed.then(|| quote! { #[serde(deny_unknown_fields)] });
     let required: Vec<&str> = match schema.get("required") {
         None => Vec::new(),
         Some(Value::Array(r)) => r.iter().filter_map(Value::as_str).collect(),
@@ -163,6 +184,7 @@ fn object(
     Ok(quote! {
         #[derive(Clone, Debug, PartialEq, ::serde::Deserialize, ::serde::Serialize, ::schemars::JsonSchema)]
         #docs
+        #deny
         pub struct #ident {
             #(#fields)*
         }

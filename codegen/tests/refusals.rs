@@ -480,6 +480,20 @@ fn cases() -> Vec<Case> {
             "no 415 response",
         ),
         (
+            "an object open to properties of a schema (a map)",
+            e,
+            Box::new(|v| {
+                set(
+                    v,
+                    "/components/schemas/NewItem",
+                    "additionalProperties",
+                    json!({"type": "string"}),
+                )
+            }),
+            "/components/schemas/NewItem/additionalProperties",
+            "accepts no others",
+        ),
+        (
             "a body without a 408",
             e,
             Box::new(|v| remove(v, &format!("{CREATE}/responses"), "408")),
@@ -842,8 +856,8 @@ fn cases() -> Vec<Case> {
         (
             "unknown object key",
             e,
-            Box::new(|v| set(v, ITEM, "additionalProperties", json!(false))),
-            "/components/schemas/Item/additionalProperties",
+            Box::new(|v| set(v, ITEM, "patternProperties", json!({}))),
+            "/components/schemas/Item/patternProperties",
             "not supported in an object schema",
         ),
         (

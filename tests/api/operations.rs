@@ -1151,6 +1151,74 @@ async fn oversized_and_non_json_bodies_get_413_and_415_problems_and_change_nothi
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
 }
 
+/// A body field the contract does not name (`isAdmin`, `businessId`, a `role` on accept) is
+/// accepted and ignored, as the request schemas' descriptions say: it changes nothing. (Refusing
+/// them would break clients of the earlier versions that send one; see the README.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_body_fields_are_ignored_and_change_nothing() {
+    let Some(t) = crate::helpers::spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let b = t.business("fields").await;
+    let other = t.business("other").await;
+    let auth = format!("Bearer {}", token(&b.id, &b.admin, "Admin"));
+    let created = t
+        .http
+        .post(format!("{}/businesses/me/invitations", t.base_url))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({
+            "email": "ann@example.com",
+            "isAdmin": true,
+            "businessId": other.id,
+            "status": "Accepted",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["businessId"], b.id.as_str(), "{created}");
+    assert_eq!(
+        created["role"], "Agent",
+        "the default role, not an admin: {created}"
+    );
+    assert_eq!(created["status"], "Pending", "{created}");
+    let token = t
+        .acceptance_token(&b.id, created["id"].as_str().unwrap())
+        .await;
+    let accepted = t
+        .http
+        .post(format!("{}/businesses/invitations/accept", t.base_url))
+        .json(&serde_json::json!({ "token": token, "role": "Owner", "businessId": other.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    let accepted: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(
+        accepted["role"], "Agent",
+        "the invitation's role: {accepted}"
+    );
+    assert_eq!(accepted["businessId"], b.id.as_str(), "{accepted}");
+    let others: serde_json::Value = t
+        .http
+        .get(format!("{}/businesses/me/invitations", t.base_url))
+        .header(
+            "authorization",
+            format!(
+                "Bearer {}",
+                crate::helpers::token(&other.id, &other.owner, "Owner")
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(others.as_array().map(Vec::len), Some(0), "{others}");
+}
+
 /// A database that takes no writes (a PostgreSQL with `default_transaction_read_only`, as a
 /// standby is; a SQLite file opened `?mode=ro`) at the schema this build expects: the server
 /// starts, says so, answers reads, refuses writes with 503 and Retry-After, and readiness

@@ -290,6 +290,35 @@ async fn unknown_paths_and_methods_get_problems_too() {
     assert_eq!(problem["type"], format!("{PROBLEM_TYPE_BASE}not-found"));
     serde_json::from_value::<Problem>(problem).unwrap();
 
+    // A path with an empty segment is not another spelling of an operation's path: the router
+    // would otherwise serve `//businesses/me/invitations` as the list.
+    let b = app.business("paths").await;
+    let auth = format!("Bearer {}", crate::helpers::token(&b.id, &b.owner, "Owner"));
+    for path in [
+        "//businesses/me/invitations",
+        "/businesses//me/invitations",
+        "/businesses/me/invitations/",
+    ] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = raw_problem(response).await;
+        assert_eq!(status, 404, "{path}: {problem}");
+        assert_eq!(problem["type"], format!("{PROBLEM_TYPE_BASE}not-found"));
+    }
+    let listed = app
+        .http
+        .get(app.url("/businesses/me/invitations"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+
     let response = app
         .http
         .put(app.url("/businesses/me/invitations"))

@@ -83,6 +83,7 @@ impl ::std::fmt::Display for Kind {
     ::serde::Serialize,
     ::schemars::JsonSchema
 )]
+#[serde(deny_unknown_fields)]
 pub struct NewItem {
     ///A color, when one is chosen; absent otherwise.
     #[schemars(description = "A color, when one is chosen; absent otherwise.")]

@@ -93,6 +93,8 @@ pub struct DropshotState<C: ServerContext> {
     pub(crate) error_renderer: Option<DebugIgnore<Arc<dyn ErrorRenderer>>>,
     /// see [`ServerBuilder::request_body_timeout`]
     pub(crate) request_body_timeout: Option<std::time::Duration>,
+    /// see [`ServerBuilder::reject_empty_path_segments`]
+    pub(crate) reject_empty_path_segments: bool,
 }
 
 /// Key-values an endpoint adds to the line Dropshot logs when its request
@@ -219,6 +221,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
         version_policy: VersionPolicy,
         error_renderer: Option<Arc<dyn ErrorRenderer>>,
         limits: ConnectionLimits,
+        reject_empty_path_segments: bool,
     ) -> Result<HttpServerStarter<C>, BuildError> {
         let tcp = {
             let std_listener = std::net::TcpListener::bind(
@@ -280,6 +283,7 @@ impl<C: ServerContext> HttpServerStarter<C> {
             version_policy,
             error_renderer: error_renderer.map(DebugIgnore),
             request_body_timeout: limits.body_timeout,
+            reject_empty_path_segments,
         });
 
         for (path, method, endpoint) in app_state.router.endpoints(None) {
@@ -817,6 +821,12 @@ impl<C: ServerContext> FusedFuture for HttpServer<C> {
     }
 }
 
+/// Whether `path` has an empty segment: two slashes in a row, or a slash at
+/// its end (but for the root path itself).
+fn has_empty_segment(path: &str) -> bool {
+    path != "/" && (path.contains("//") || path.ends_with('/'))
+}
+
 /// Initial entry point for handling a new request to the HTTP server.  This is
 /// invoked by Hyper when a new request is received.  This function returns a
 /// Result that either represents a valid HTTP response or an error (which will
@@ -1022,6 +1032,12 @@ async fn http_request_handle<C: ServerContext>(
     let uri = request.uri();
     let found_version =
         server.version_policy.request_version(&request, &request_log)?;
+    if server.reject_empty_path_segments && has_empty_segment(uri.path()) {
+        return Err(HandlerError::Dropshot(HttpError::for_not_found(
+            None,
+            "no route found (the path has an empty segment)".to_string(),
+        )));
+    }
     let lookup_result = server.router.lookup_route(
         &method,
         uri.path().into(),
@@ -1279,6 +1295,7 @@ pub struct ServerBuilder<C: ServerContext> {
     tls: Option<ConfigTls>,
     error_renderer: Option<DebugIgnore<Arc<dyn ErrorRenderer>>>,
     limits: ConnectionLimits,
+    reject_empty_path_segments: bool,
 }
 
 impl<C: ServerContext> ServerBuilder<C> {
@@ -1302,7 +1319,18 @@ impl<C: ServerContext> ServerBuilder<C> {
             tls: Default::default(),
             error_renderer: None,
             limits: ConnectionLimits::default(),
+            reject_empty_path_segments: false,
         }
+    }
+
+    /// Answers a path with an empty segment (`//x`, `/x//y`, `/x/`) with a
+    /// 404, as a path the API does not have, where the router would
+    /// otherwise serve it as the path without the empty segments (so that
+    /// two spellings of one resource exist, and a client's mistake goes
+    /// unnoticed).  The root path `/` is looked up as it always was.
+    pub fn reject_empty_path_segments(mut self) -> Self {
+        self.reject_empty_path_segments = true;
+        self
     }
 
     /// Specifies how the errors Dropshot produces itself are answered (see
@@ -1437,6 +1465,7 @@ impl<C: ServerContext> ServerBuilder<C> {
             self.version_policy,
             self.error_renderer.map(|r| r.0),
             self.limits,
+            self.reject_empty_path_segments,
         )
     }
 }
