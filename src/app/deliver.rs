@@ -157,10 +157,13 @@ impl DeliveryLoop {
         let lease =
             chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(1));
         // The claim and what each email is made of, read in one transaction.
+        // The loop's transactions wait for the database as long as it takes (no deadline): one
+        // given up on after it committed would leave its claims idle for a lease, or a sent
+        // email unrecorded, to be sent again.
         let claimed = self
             .app
             .store
-            .transaction(move |tx| {
+            .transaction_to_the_end(move |tx| {
                 let now = now();
                 let rows = tx.claim_outbox(now, now + lease, limit)?;
                 rows.into_iter()
@@ -179,7 +182,7 @@ impl DeliveryLoop {
             let rows: Vec<OutboxRow> = claimed.into_iter().map(|(row, _)| row).collect();
             self.app
                 .store
-                .transaction(move |tx| {
+                .transaction_to_the_end(move |tx| {
                     for row in &rows {
                         tx.outbox_release(row)?;
                     }
@@ -281,7 +284,7 @@ impl DeliveryLoop {
         let recorded = self
             .app
             .store
-            .transaction(move |tx| {
+            .transaction_to_the_end(move |tx| {
                 // The business lock every other writer of its invitations takes: without it a
                 // revoke, accept or resend committed while this send was under way would be
                 // overwritten by the copy of the invitation read below.

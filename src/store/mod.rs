@@ -299,6 +299,30 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.transaction_within(Some(self.deadline), f).await
+    }
+
+    /// [`Store::transaction`] without the deadline on the caller's side: for work the process
+    /// does for itself, whose transaction records what has already happened outside the
+    /// database (an email the relay took). Giving up on such a transaction would leave it
+    /// unrecorded while it may still commit, or not run at all, and the email sent again once its
+    /// lease lapsed; it waits for the database instead, as long as the database takes (on
+    /// PostgreSQL, each statement still ends at the server's `statement_timeout`).
+    pub async fn transaction_to_the_end<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.transaction_within(None, f).await
+    }
+
+    async fn transaction_within<T, E, F>(&self, deadline: Option<Duration>, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let gate = std::sync::Arc::new(Gate::default());
         let call = async {
             match &self.db {
@@ -312,11 +336,14 @@ impl Store {
                 }
             }
         };
-        match tokio::time::timeout(self.deadline, call).await {
+        let Some(deadline) = deadline else {
+            return call.await;
+        };
+        match tokio::time::timeout(deadline, call).await {
             Ok(result) => result,
             Err(_) => {
                 gate.abandon();
-                Err(E::from(StoreError::Deadline(self.deadline)))
+                Err(E::from(StoreError::Deadline(deadline)))
             }
         }
     }

@@ -232,6 +232,8 @@ pub(super) fn is_outage(e: &postgres::Error) -> bool {
         let code = code.code();
         return code.starts_with("08") // connection exception
             || code.starts_with("57P") // admin, crash or starting shutdown
+            || code == "57014" // cancelled: statement_timeout (a lock or a plan that never ends)
+            || code == "25P03" // idle_in_transaction_session_timeout
             || code == "53300" // too many connections
             || code == "53100" // disk full
             || code == "25006"; // read-only transaction

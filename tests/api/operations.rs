@@ -485,6 +485,105 @@ async fn a_hung_database_answers_503_within_the_deadline_and_commits_nothing_aft
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A lock that never clears (another session holding the business row): the request waiting on
+/// it answers 503 within the database timeout, and the server itself cancels the waiting
+/// statement at the same time (`statement_timeout`), rather than leave it queued on the lock,
+/// holding a connection, after the request has been answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_stuck_on_a_lock_is_cancelled_by_the_server_at_the_deadline() {
+    let dir = temp_dir("stuck-lock");
+    let Some(database_url) = process_database(Backend::Postgres, &dir).await else {
+        eprintln!("SKIPPED (PostgreSQL): TEST_DATABASE_URL is not set");
+        return;
+    };
+    let seed = crate::helpers::app_on(&database_url).await;
+    crate::helpers::seed_owner(&seed, "k").await;
+    let smtp = FakeSmtp::start().await;
+    let (u, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start_with(
+            &u,
+            &d,
+            &s,
+            false,
+            &[("LEADPING_DATABASE_TIMEOUT_MS", "1000")],
+        )
+    })
+    .await
+    .unwrap();
+    // Another session takes the business row and keeps it.
+    let (release, locked) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = std::sync::mpsc::channel::<()>();
+    let url = database_url.clone();
+    let locker = std::thread::spawn(move || {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute("SELECT * FROM businesses WHERE id = 'biz_k' FOR UPDATE")
+            .unwrap();
+        held.send(()).unwrap();
+        let _ = locked.recv();
+        tx.rollback().unwrap();
+    });
+    holding.recv().unwrap();
+    let http = reqwest::Client::new();
+    let create = || {
+        http.post(format!("{}/businesses/me/invitations", server.base_url))
+            .header(
+                "authorization",
+                format!("Bearer {}", token("biz_k", "usr_k", "Owner")),
+            )
+            .json(&serde_json::json!({"email": "ann@example.com"}))
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let answer = create().await.unwrap();
+    assert_eq!(
+        answer.status(),
+        503,
+        "a lock that never clears is an outage"
+    );
+    assert!(
+        started.elapsed() < StdDuration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The waiting statement is gone from the server, not left queued on the lock.
+    let name = database_url.rsplit_once('/').unwrap().1.to_string();
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let waiting = tokio::task::spawn_blocking(move || {
+        let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
+        let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+        loop {
+            let n: i64 = c
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                    &[&name],
+                )
+                .unwrap()
+                .get(0);
+            if n == 0 || std::time::Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        waiting, 0,
+        "the server cancelled the statement waiting on the lock"
+    );
+    release.send(()).unwrap();
+    locker.join().unwrap();
+    assert_eq!(
+        create().await.unwrap().status(),
+        200,
+        "the lock gone, it works"
+    );
+    drop((server, seed));
+    crate::helpers::remove_process_database(&database_url, &dir);
+}
+
 /// Every request of `requests` sent at once; their responses in order.
 async fn futures_join<F>(requests: impl Iterator<Item = F>) -> Vec<reqwest::Response>
 where
