@@ -238,22 +238,16 @@ async fn health_checks_answer_without_a_token_and_stay_out_of_the_contract() {
 /// started during an outage waits for the database, then serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_restart() {
-    let Some(pg) = tokio::task::spawn_blocking(crate::own_postgres::OwnPostgres::start)
-        .await
-        .unwrap()
+    let Some(OnOwnPostgres {
+        pg,
+        url,
+        smtp,
+        dir,
+        server,
+    }) = on_own_postgres("o", &[]).await
     else {
         return;
     };
-    let url = pg.url();
-    let seed = crate::helpers::app_on(&url).await;
-    crate::helpers::seed_owner(&seed, "o").await;
-    drop(seed);
-    let smtp = FakeSmtp::start().await;
-    let dir = temp_dir("outage");
-    let (u, d, s) = (url.clone(), dir.clone(), smtp.url());
-    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&u, &d, &s, true))
-        .await
-        .unwrap();
     let http = reqwest::Client::new();
     let auth = format!("Bearer {}", token("biz_o", "usr_o", "Owner"));
     let list = || {
@@ -379,30 +373,16 @@ async fn a_database_outage_answers_503_with_retry_after_and_recovers_without_a_r
 /// does not commit when the database comes back. Then everything works again, without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hung_database_answers_503_within_the_deadline_and_commits_nothing_after_it() {
-    let Some(pg) = tokio::task::spawn_blocking(crate::own_postgres::OwnPostgres::start)
-        .await
-        .unwrap()
+    let Some(OnOwnPostgres {
+        pg,
+        dir,
+        server,
+        smtp: _relay,
+        ..
+    }) = on_own_postgres("h", &[("LEADPING_DATABASE_TIMEOUT_MS", "1000")]).await
     else {
         return;
     };
-    let url = pg.url();
-    let seed = crate::helpers::app_on(&url).await;
-    crate::helpers::seed_owner(&seed, "h").await;
-    drop(seed);
-    let smtp = FakeSmtp::start().await;
-    let dir = temp_dir("hung");
-    let (u, d, s) = (url.clone(), dir.clone(), smtp.url());
-    let server = tokio::task::spawn_blocking(move || {
-        ServerProcess::start_with(
-            &u,
-            &d,
-            &s,
-            true,
-            &[("LEADPING_DATABASE_TIMEOUT_MS", "1000")],
-        )
-    })
-    .await
-    .unwrap();
     let base = server.base_url.clone();
     let http = reqwest::Client::new();
     let auth = format!("Bearer {}", token("biz_h", "usr_h", "Owner"));
@@ -483,6 +463,44 @@ async fn a_hung_database_answers_503_within_the_deadline_and_commits_nothing_aft
     }
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A server process on a PostgreSQL of the test's own (which the test may stop, freeze and
+/// start again), with business `biz_NAME` and its Owner `usr_NAME` seeded, sending through a
+/// fake relay; `None` where PostgreSQL's server tools are not installed.
+struct OnOwnPostgres {
+    pg: crate::own_postgres::OwnPostgres,
+    url: String,
+    smtp: FakeSmtp,
+    dir: std::path::PathBuf,
+    server: ServerProcess,
+}
+
+async fn on_own_postgres(
+    name: &str,
+    env: &[(&'static str, &'static str)],
+) -> Option<OnOwnPostgres> {
+    let pg = tokio::task::spawn_blocking(crate::own_postgres::OwnPostgres::start)
+        .await
+        .unwrap()?;
+    let url = pg.url();
+    let seed = crate::helpers::app_on(&url).await;
+    crate::helpers::seed_owner(&seed, name).await;
+    drop(seed);
+    let smtp = FakeSmtp::start().await;
+    let dir = temp_dir(name);
+    let (u, d, s, env) = (url.clone(), dir.clone(), smtp.url(), env.to_vec());
+    let server =
+        tokio::task::spawn_blocking(move || ServerProcess::start_with(&u, &d, &s, true, &env))
+            .await
+            .unwrap();
+    Some(OnOwnPostgres {
+        pg,
+        url,
+        smtp,
+        dir,
+        server,
+    })
 }
 
 /// A lock that never clears (another session holding the business row): the request waiting on
