@@ -9,20 +9,24 @@ ratios much less).
 What it does, per run:
 1. builds the release server and the benchmark's programs (`bench/`; --smoke uses the debug
    build the tests already made);
-2. measures `bench-bare` (one handler answering a small JSON: the denominator) at 1 and 32
-   connections with wrk (Debian's 4.1.0, pinned where .ci/run installs it);
+2. measures `bench-bare` (one handler answering a small JSON: the floor of any handler) at 1 and
+   32 connections with wrk (Debian's 4.1.0, pinned where .ci/run installs it);
 3. for each store: a fresh store (a scratch SQLite file; a new PostgreSQL database, dropped
    afterwards) seeded by `bench-seed` through the application layer (BUSINESSES businesses,
-   INVITATIONS invitations each, every seeded email delivered before measuring), the server
-   started on it with the default delivery wait, the file-drop transport and request logs at
-   their default level, its start-up to first response timed; then the cheapest endpoint (a
-   malformed acceptance token: 404), and resend at 1 and 32 connections for two workloads
-   (random invitations of every business; every invitation of one hot business);
+   INVITATIONS invitations each, every seeded email delivered before measuring); first
+   `bench-naive` on it (the resend a team would write instead: the same JWT check, one
+   transaction, then the email written inline through the same file-drop transport; the
+   reference), then the server with the default delivery wait, the file-drop transport and
+   request logs at their default level, its start-up to first response timed; each measures
+   resend at 1 and 32 connections for two workloads (random invitations of every business; every
+   invitation of one hot business), and the server also the cheapest endpoint (a malformed
+   acceptance token: 404);
 4. after each resend workload, the store is checked: an outbox row for every 200 (up to the
    requests still in flight when wrk stopped), every row ended in exactly one final state once
    delivery is done, and one email file per delivered row;
-5. reports requests/s, p50/p99 (wrk's, uncorrected), the ratio to the bare handler at the same
-   number of connections, non-2xx and peak RSS.
+5. reports requests/s, p50/p99 (wrk's, uncorrected), the ratio of each resend to the naive
+   handler's on the same workload and to the bare handler at the same number of connections,
+   non-2xx and peak RSS.
 
 The cooldown is 0 and the daily cap and seat limit are off, so that every resend does all of
 its work (a 429 is cheaper, and would flatter the numbers); every rule still runs.
@@ -141,6 +145,21 @@ class Store:
             "FROM outbox"
         )
 
+    def settle_all(self):
+        """Marks every outbox row not yet final as delivered (the naive handler's, whose emails it
+        wrote itself without recording them)."""
+        sql = ("UPDATE outbox SET delivered_at = created_at "
+               "WHERE delivered_at IS NULL AND failed_at IS NULL AND superseded_at IS NULL")
+        if self.kind == "sqlite":
+            con = sqlite3.connect(self.path, timeout=30)
+            try:
+                con.execute(sql)
+                con.commit()
+            finally:
+                con.close()
+        else:
+            self.psql(self.url, sql)
+
     def drained(self, timeout=600.0):
         start = time.monotonic()
         while self.outbox()[2] > 0:
@@ -151,6 +170,27 @@ class Store:
     def drop(self):
         if self.kind == "postgres":
             self.psql(PG_ADMIN, f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+
+
+def measure_naive(bins, store, data, args, workloads):
+    """The naive handler on `store`: resend at 1 and 32 connections for each workload."""
+    port = free_port()
+    mail = data / "naive-mail"
+    mail.mkdir(exist_ok=True)
+    proc = subprocess.Popen([bins / "bench-naive", f"127.0.0.1:{port}", store.url, SECRET, TOKEN_KEY, str(mail)])
+    results = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/businesses/me/invitations/x/resend")
+        for workload, file in workloads:
+            for conns in (1, 32):
+                results[f"resend, {workload}, {conns} conn"] = wrk(
+                    base, conns, args.duration, script=ROOT / "scripts" / "bench.lua",
+                    env={"BENCH_TARGETS": str(file)})
+    finally:
+        proc.terminate()
+        proc.wait()
+    return results
 
 
 def peak_rss_mb(pid):
@@ -178,6 +218,20 @@ def bench_store(kind, bins, args, bare, bare1, failures):
             first = targets.read_text().splitlines()[: args.invitations]
             hot.write_text("\n".join(first) + "\n")
 
+            workloads = [(f"{args.businesses} businesses", targets), ("one hot business", hot)]
+            naive = measure_naive(bins, store, data, args, workloads)
+            for what, result in naive.items():
+                connections = 1 if what.endswith(" 1 conn") else 32
+                ratio = result["rps"] / (bare if connections == 32 else bare1)["rps"]
+                rows.append((kind, f"naive handler: {what}", result, ratio, None))
+                log(f"    naive handler, {what}: {result['rps']:.0f} req/s (x{ratio:.3f} of bare), "
+                    f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, non-2xx {result['non2xx']}")
+                if result["non2xx"]:
+                    failures.append(f"{kind}, naive handler, {what}: {result['non2xx']} non-2xx")
+            # The naive handler records no outcome: its rows are set aside (as delivered, which the
+            # file drop did) so that the server's loop does not send them again.
+            store.settle_all()
+
             port = free_port()
             env = {
                 **os.environ,
@@ -202,23 +256,27 @@ def bench_store(kind, bins, args, bare, bare1, failures):
             store.drained()
             mail = data / "mail"
 
-            def row(what, result, connections=32):
-                # Each against the bare handler at the same number of connections.
+            def row(what, result, connections=32, reference=None):
+                # Each against the bare handler at the same number of connections, and a resend
+                # against the naive handler on the same workload.
                 ratio = result["rps"] / (bare if connections == 32 else bare1)["rps"]
-                rows.append((kind, what, result, ratio))
-                log(f"    {what}: {result['rps']:.0f} req/s (x{ratio:.3f} of bare), p50 {result['p50']:.2f} ms, "
+                to_naive = result["rps"] / reference["rps"] if reference else None
+                rows.append((kind, what, result, ratio, to_naive))
+                versus = f", x{to_naive:.3f} of naive (p50 {reference['p50']:.2f} ms)" if reference else ""
+                log(f"    {what}: {result['rps']:.0f} req/s (x{ratio:.3f} of bare{versus}), p50 {result['p50']:.2f} ms, "
                     f"p99 {result['p99']:.2f} ms, non-2xx {result['non2xx']}")
 
             row("cheapest endpoint (a malformed token: 404), 32 conn",
                 wrk(f"{base}/businesses/invitations/token/x", 32, args.duration))
 
-            for workload, file in [(f"{args.businesses} businesses", targets), ("one hot business", hot)]:
+            for workload, file in workloads:
                 for conns in (1, 32):
                     before = store.outbox()
                     eml_before = len(list(mail.glob("*.eml"))) if mail.exists() else 0
                     result = wrk(base, conns, args.duration, script=ROOT / "scripts" / "bench.lua",
                                  env={"BENCH_TARGETS": str(file)})
-                    row(f"resend, {workload}, {conns} conn", result, conns)
+                    row(f"resend, {workload}, {conns} conn", result, conns,
+                        naive[f"resend, {workload}, {conns} conn"])
                     store.drained()
                     after = store.outbox()
                     ok = result["requests"] - result["non2xx"]
@@ -298,17 +356,22 @@ def main():
         f"{mem_gb:.0f} GiB, with `python3 scripts/bench.py` ({args.duration} s per measurement, "
         f"{args.businesses} businesses x {args.invitations} invitations; wrk -t1 -c1 and -t2 -c32).",
         "",
-        f"Bare dropshot handler (the denominator): {bare['rps']:.0f} requests/s at 32 connections, "
+        f"Bare dropshot handler: {bare['rps']:.0f} requests/s at 32 connections, "
         f"p50 {fmt(bare['p50'])} ms; {bare1['rps']:.0f} requests/s at 1 connection, p50 {fmt(bare1['p50'])} ms.",
         "",
-        "Each ratio is to the bare handler at the same number of connections.",
+        "The naive handler (`bench/src/bin/naive.rs`) is the resend a team would write instead: the "
+        "same JWT check, one transaction, then the email written inline. Each server resend is a "
+        "ratio to it on the same workload; every row is also a ratio to the bare handler at the same "
+        "number of connections.",
         "",
-        "| store | what | requests/s | ratio to bare | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|---|---|",
+        "| store | what | requests/s | ratio to naive | ratio to bare | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for kind, rows, _, _ in results:
-        for _, what, r, ratio in rows:
-            lines.append(f"| {kind} | {what} | {r['rps']:.0f} | {ratio:.3f} | {fmt(r['p50'])} | {fmt(r['p99'])} | {r['non2xx']} |")
+        for _, what, r, ratio, to_naive in rows:
+            versus = f"{to_naive:.3f}" if to_naive is not None else "-"
+            lines.append(f"| {kind} | {what} | {r['rps']:.0f} | {versus} | {ratio:.3f} | {fmt(r['p50'])} | "
+                         f"{fmt(r['p99'])} | {r['non2xx']} |")
     lines.append("")
     for kind, _, startup, rss in results:
         lines.append(f"- {kind}: start-up to first response {startup:.1f} ms on the seeded store; peak RSS {rss:.1f} MB.")
