@@ -361,9 +361,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 let _ = metrics.close().await;
             }
             delivery.stop();
-            if let Some(worker) = worker
-                && tokio::time::timeout_at(deadline, worker).await.is_err()
-            {
+            // The loop's sends, then every send under way (a request's that outlived its wait),
+            // finish and are recorded.
+            let sends = async {
+                if let Some(worker) = worker {
+                    let _ = worker.await;
+                }
+                delivery.idle().await;
+            };
+            if tokio::time::timeout_at(deadline, sends).await.is_err() {
                 // Their claims lapse with the lease; the relay may have taken them, so they are
                 // not given back (that could send them twice).
                 slog::warn!(

@@ -132,6 +132,7 @@ impl App {
         seed: Option<Seed>,
     ) -> Result<Queued<R::Body>, CreateError> {
         let policy = self.policy.clone();
+        let lease = self.sender().map(|s| s.lease());
         let queued = self
             .store
             .transaction(move |tx| {
@@ -200,15 +201,15 @@ impl App {
                 Ok(queue_email(
                     tx,
                     &me,
-                    record.invitation,
+                    record,
                     EmailKind::Invite,
                     idem.as_ref(),
                     &render,
                     now,
+                    lease,
                 )?)
             })
             .await?;
-        self.queued();
-        Ok(queued)
+        Ok(self.dispatch(queued))
     }
 }

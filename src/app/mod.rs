@@ -34,7 +34,9 @@ use crate::domain::delivery::{self, EmailKind, EmailState};
 use crate::domain::rules::{self, Policy};
 use crate::domain::{BusinessId, Invitation, InvitationId, OutboxId};
 use crate::problem::{Problem, retry_after};
-use crate::store::{Business, IdempotencyScope, InvitationRecord, Member, Store, StoreError, Tx};
+use crate::store::{
+    Business, IdempotencyScope, InvitationRecord, Member, OutboxRow, Store, StoreError, Tx,
+};
 use crate::tokens::TokenKey;
 
 pub use accept::AcceptError;
@@ -72,6 +74,9 @@ struct OutboxSignals {
     settled: broadcast::Sender<Settled>,
     /// The delivery loop's [`health::DeliveryState`], for readiness.
     delivery: std::sync::atomic::AtomicU8,
+    /// The process's sending side, when it sends: a create or resend then claims its email in
+    /// its own transaction and sends it itself, right after the commit.
+    sender: std::sync::OnceLock<Arc<deliver::Sender>>,
 }
 
 /// News that an outbox row has something to report, with what was committed when the news
@@ -201,14 +206,27 @@ pub trait Render: Clone + Send + Sync + 'static {
 #[derive(Debug)]
 pub enum Queued<B> {
     Fresh {
-        invitation: Box<Invitation>,
-        /// The outbox row of the email this change queued.
-        outbox_id: OutboxId,
+        invitation: Box<InvitationRecord>,
+        /// The outbox row of the email this change queued, with the claim this process took on
+        /// it when it sends the email itself.
+        outbox: OutboxRow,
+        /// The email's send under way in this process; `None` when a delivery loop sends it.
+        sending: Option<deliver::Dispatched>,
         /// Whose key, and the key, the response is stored under, to be updated once the wait
         /// is over.
         idempotency: Option<(IdempotencyScope, String)>,
     },
     Replayed(B),
+}
+
+impl<B> Queued<B> {
+    /// The outbox row's id of a fresh change.
+    pub fn outbox_id(&self) -> Option<OutboxId> {
+        match self {
+            Queued::Fresh { outbox, .. } => Some(outbox.id),
+            Queued::Replayed(_) => None,
+        }
+    }
 }
 
 /// The answer to a create or resend: its body, and whether that body replays the first answer
@@ -241,6 +259,7 @@ impl App {
                 queued: Notify::new(),
                 settled,
                 delivery: std::sync::atomic::AtomicU8::new(health::DeliveryState::NotHere as u8),
+                sender: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -249,6 +268,38 @@ impl App {
     pub fn token_of(&self, record: &InvitationRecord) -> String {
         self.tokens
             .token(&record.invitation.id, &record.token_nonce)
+    }
+
+    /// Makes this process send the emails its requests queue, through `sender` (the delivery
+    /// loop does, when it starts); a second call changes nothing.
+    pub(crate) fn attach_sender(&self, sender: Arc<deliver::Sender>) {
+        let _ = self.signals.sender.set(sender);
+    }
+
+    /// The process's sending side, if it sends.
+    fn sender(&self) -> Option<&Arc<deliver::Sender>> {
+        self.signals.sender.get()
+    }
+
+    /// After the commit of a create or resend: the email it queued, when this process claimed
+    /// it, is sent now, in a task of its own; else the delivery loop is told of it.
+    fn dispatch<B>(&self, mut queued: Queued<B>) -> Queued<B> {
+        if let Queued::Fresh {
+            invitation,
+            outbox,
+            sending,
+            ..
+        } = &mut queued
+        {
+            match self.sender() {
+                Some(sender) if outbox.claim > 0 => {
+                    *sending =
+                        Some(sender.dispatch(self, outbox.clone(), Some((**invitation).clone())));
+                }
+                _ => self.queued(),
+            }
+        }
+        queued
     }
 
     /// Tells the delivery loop that a row was queued.
@@ -343,7 +394,7 @@ impl App {
         kind: EmailKind,
         render: R,
     ) -> Answer<R::Body> {
-        let (invitation, outbox_id, key) = match queued {
+        let (invitation, outbox_id, sending, key) = match queued {
             Queued::Replayed(body) => {
                 return Answer {
                     body,
@@ -352,9 +403,10 @@ impl App {
             }
             Queued::Fresh {
                 invitation,
-                outbox_id,
+                outbox,
+                sending,
                 idempotency,
-            } => (invitation, outbox_id, idempotency),
+            } => (invitation.invitation, outbox.id, sending, idempotency),
         };
         let as_committed = |render: &R, e: &dyn std::fmt::Display| {
             slog::warn!(self.log, "answered with the change as committed: a read after it failed";
@@ -363,6 +415,12 @@ impl App {
                 delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
             Answer::fresh(render.render(&invitation, now(), message))
         };
+        if let Some(sending) = sending {
+            drop(watch);
+            return self
+                .answer_own_send(sending, invitation, kind, key, render)
+                .await;
+        }
         let news = match self.wait_for_news(watch, outbox_id).await {
             Ok(news) => news,
             Err(e) => return as_committed(&render, &e),
@@ -402,6 +460,55 @@ impl App {
             Ok(None) => as_committed(&renderer, &"the invitation is gone"),
             Err(e) => as_committed(&renderer, &e.chain()),
         }
+    }
+}
+
+impl App {
+    /// The answer to a create or resend whose email this process is sending: as soon as the
+    /// relay has replied (up to [`App::delivery_wait`]), the invitation and its email as that
+    /// reply makes them, which is what the outcome is being recorded as; when the wait runs out
+    /// first, as committed, the email queued (its send goes on). Both are true when said: the
+    /// reply happened, or the email was queued and not yet attempted. The answer replaces the
+    /// stored one for the request's Idempotency-Key when it says more.
+    async fn answer_own_send<R: Render>(
+        &self,
+        sending: deliver::Dispatched,
+        invitation: Invitation,
+        kind: EmailKind,
+        key: Option<(IdempotencyScope, String)>,
+        render: R,
+    ) -> Answer<R::Body> {
+        let sent = if self.delivery_wait.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(self.delivery_wait, sending.sent)
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
+        let Some(sent) = sent else {
+            let message =
+                delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
+            return Answer::fresh(render.render(&invitation, now(), message));
+        };
+        let (after, email) = delivery::after_attempt(&invitation, &sent.change, sent.at);
+        let body = answer(&render, kind, &after, Some(&email), sent.at);
+        if let Some((scope, key)) = key {
+            let stored = serde_json::to_string(&body);
+            let updated = self
+                .store
+                .transaction(move |tx| {
+                    tx.update_idempotent_body(&scope, &key, &stored?)?;
+                    Ok::<_, Unexpected>(())
+                })
+                .await;
+            if let Err(e) = updated {
+                // The stored answer stays the commit's (the email queued), which was true.
+                slog::warn!(self.log, "the answer kept for an Idempotency-Key was not updated";
+                    "error" => e.chain());
+            }
+        }
+        Answer::fresh(body)
     }
 }
 
@@ -503,33 +610,48 @@ fn may_email<E: From<EmailRefusal> + From<StoreError>>(
         .map_err(|retry_after_secs| EmailRefusal::DailyCap { retry_after_secs }.into())
 }
 
-/// The end of a create or resend by `me`: queues the email in the same transaction, renders
-/// the response as of the commit (the email queued), and keeps it for the request's
-/// Idempotency-Key, so that the record holds it even if the process dies next.
+/// The end of a create or resend by `me`: queues the email in the same transaction (claimed
+/// for this process when it sends it itself: it will, right after the commit, and no other
+/// worker may before the lease lapses), counts it for the daily cap, renders the response as of
+/// the commit (the email queued), and keeps it for the request's Idempotency-Key, so that the
+/// record holds it even if the process dies next.
+#[allow(clippy::too_many_arguments)]
 fn queue_email<R: Render>(
     tx: &mut Tx<'_>,
     me: &Member,
-    invitation: Invitation,
+    record: InvitationRecord,
     kind: EmailKind,
     idem: Option<&Idempotency>,
     render: &R,
     now: DateTime<Utc>,
+    lease: Option<Duration>,
 ) -> Result<Queued<R::Body>, Unexpected> {
-    let outbox_id = tx.insert_outbox(&invitation.business_id, &invitation.id, kind, now)?;
+    let invitation = &record.invitation;
+    // The lease runs from the real time (a seeded create's `now` may lie in the past).
+    let claim_until = lease.map(|lease| self::now().max(now) + lease);
+    let outbox = tx.insert_outbox(
+        &invitation.business_id,
+        &invitation.id,
+        kind,
+        now,
+        claim_until,
+    )?;
+    tx.count_email(&invitation.business_id, now)?;
     let idempotency = match idem {
         None => None,
         Some(idem) => {
             let scope = me.idempotency_scope();
             let message =
                 delivery::delivery_message(kind, &invitation.email, delivery::Delivery::Queued);
-            let body = serde_json::to_string(&render.render(&invitation, now, message))?;
+            let body = serde_json::to_string(&render.render(invitation, now, message))?;
             idem.save(tx, &scope, body, now)?;
             Some((scope, idem.key.clone()))
         }
     };
     Ok(Queued::Fresh {
-        invitation: Box::new(invitation),
-        outbox_id,
+        invitation: Box::new(record),
+        outbox,
+        sending: None,
         idempotency,
     })
 }

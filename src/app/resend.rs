@@ -132,6 +132,7 @@ impl App {
         render: R,
     ) -> Result<Answer<R::Body>, ResendError> {
         let policy = self.policy.clone();
+        let lease = self.sender().map(|s| s.lease());
         let renderer = render.clone();
         let watch = self.watch();
         let (queued, superseded) = self
@@ -190,11 +191,12 @@ impl App {
                 let queued = queue_email(
                     tx,
                     &me,
-                    record.invitation,
+                    record,
                     EmailKind::Resend,
                     idem.as_ref(),
                     &renderer,
                     now,
+                    lease,
                 )?;
                 Ok((queued, superseded))
             })
@@ -203,7 +205,7 @@ impl App {
         for id in superseded {
             self.settled(id, None);
         }
-        self.queued();
+        let queued = self.dispatch(queued);
         Ok(self.settle(watch, queued, EmailKind::Resend, render).await)
     }
 }

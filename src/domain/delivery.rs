@@ -131,6 +131,44 @@ fn capitalize(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a first attempt, ending in `change` at `at`, makes of an invitation whose newest email it
+/// was, and of the email's row, as the outcome will be recorded if nothing else changes them
+/// meanwhile: what a request that sent its own email can say once the relay has replied.
+pub fn after_attempt(
+    inv: &Invitation,
+    change: &RowChange,
+    at: DateTime<Utc>,
+) -> (Invitation, EmailState) {
+    let attempted = EmailState {
+        attempts: 1,
+        ..EmailState::default()
+    };
+    match change {
+        RowChange::Delivered => (
+            after_delivered(inv, at).unwrap_or_else(|| inv.clone()),
+            EmailState {
+                delivered: true,
+                ..attempted
+            },
+        ),
+        RowChange::Retry { why, .. } => (
+            inv.clone(),
+            EmailState {
+                last_error: Some(why.clone()),
+                ..attempted
+            },
+        ),
+        RowChange::Failed { reason } => (
+            after_failed(inv, true, reason, at).unwrap_or_else(|| inv.clone()),
+            EmailState {
+                failed: true,
+                last_error: Some(reason.clone()),
+                ..attempted
+            },
+        ),
+    }
+}
+
 /// The invitation after its email was delivered at `now`, if that changes it: `sentAt` is the
 /// first delivery; later deliveries (resends) keep it.
 pub fn after_delivered(inv: &Invitation, now: DateTime<Utc>) -> Option<Invitation> {

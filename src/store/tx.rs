@@ -88,9 +88,11 @@ static UPDATE_INVITATION: Sql = Sql::new(
      WHERE id = $1 AND business_id = $2",
 );
 
+/// A new email, claimed at once (`claimed_until` and one claim) when the process that queues it
+/// sends it itself.
 static INSERT_OUTBOX: Sql = Sql::new(
-    "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at) \
-     VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    "INSERT INTO outbox (business_id, invitation_id, kind, created_at, due_at, claimed_until, claims) \
+     VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING id",
 );
 /// Claims due rows: unsent, unfailed, due, and not claimed by a live lease. PostgreSQL skips
 /// rows another replica is claiming at this moment instead of waiting for them; SQLite has one
@@ -151,7 +153,7 @@ static OUTBOX_STATE: Sql = Sql::new(
 static SCHEMA_VERSION: Sql = Sql::new("SELECT MAX(version) FROM schema_migrations");
 static OUTBOX_CLAIMS: Sql = Sql::new("SELECT claims FROM outbox WHERE id = $1");
 static LATEST_OUTBOX_ID: Sql = Sql::new("SELECT MAX(id) FROM outbox WHERE invitation_id = $1");
-/// Counts the email [`INSERT_OUTBOX`] queues, in the same transaction.
+/// Counts an email queued for the daily cap.
 static COUNT_EMAIL: Sql = Sql::new(
     "INSERT INTO email_counts (business_id, day, emails) VALUES ($1, $2, 1) \
      ON CONFLICT (business_id, day) DO UPDATE SET emails = email_counts.emails + 1",
@@ -473,20 +475,46 @@ impl<'c> Tx<'c> {
 
     /// Queues an email and counts it in its business's emails of the (UTC) day; returns the
     /// outbox row's id.
+    /// Queues an email, due now; claimed until `claim_until` (its first claim) when given.
     pub fn insert_outbox(
         &mut self,
         business_id: &BusinessId,
         invitation_id: &InvitationId,
         kind: EmailKind,
         now: DateTime<Utc>,
-    ) -> Result<OutboxId, StoreError> {
+        claim_until: Option<DateTime<Utc>>,
+    ) -> Result<OutboxRow, StoreError> {
+        let claims = i64::from(claim_until.is_some());
         let rows = self.conn.query(
             &INSERT_OUTBOX,
-            params![business_id, invitation_id, kind.as_str(), now],
+            params![
+                business_id,
+                invitation_id,
+                kind.as_str(),
+                now,
+                claim_until,
+                claims
+            ],
         )?;
+        Ok(OutboxRow {
+            id: one(rows)?.get(0)?,
+            business_id: business_id.clone(),
+            invitation_id: invitation_id.clone(),
+            kind,
+            attempts: 0,
+            claim: claims,
+        })
+    }
+
+    /// Counts an email queued at `now` towards its business's daily cap ([`Tx::emails_on`]).
+    pub fn count_email(
+        &mut self,
+        business_id: &BusinessId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(&COUNT_EMAIL, params![business_id, start_of_utc_day(now)])?;
-        one(rows)?.get(0)
+        Ok(())
     }
 
     /// Claims up to `limit` due rows until `lease_until`, in id order.

@@ -26,6 +26,8 @@ crate::on_both_databases!(
     a_relay_that_hangs_is_given_up_on_before_the_claim_lapses,
     the_response_never_claims_a_delivery_that_has_not_happened,
     a_server_killed_between_commit_and_send_delivers_after_restart,
+    a_server_killed_mid_send_leaves_its_claim_to_lapse_and_the_email_is_sent_again,
+    a_hanging_relay_session_holds_only_its_own_email,
 );
 
 pub(crate) async fn create(
@@ -367,6 +369,63 @@ async fn a_relay_that_hangs_is_given_up_on_before_the_claim_lapses(backend: Back
     assert_eq!(t.smtp.received_for("ann@example.com").len(), 1);
 }
 
+/// No send waits for another: while a relay session hangs on one recipient, the other
+/// requests send their own emails and are answered as soon as the relay takes them.
+async fn a_hanging_relay_session_holds_only_its_own_email(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.lease = StdDuration::from_secs(20);
+    settings.wait = StdDuration::from_secs(5);
+    let Some(t) = spawn_app_full(backend, Policy::default(), settings).await else {
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.stall("slow@example.com");
+    let slow = {
+        let client = t.as_role(&b, Role::Owner);
+        tokio::spawn(async move {
+            client
+                .create_business_invitation()
+                .body(CreateBusinessInvitationRequest {
+                    email: "slow@example.com".into(),
+                    role: None,
+                })
+                .send()
+                .await
+                .map(|r| r.into_inner())
+        })
+    };
+    // (Not `eventually`: its drain would wait for the hanging send.)
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while t.smtp.stalls() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow email is under way"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    for i in 0..6 {
+        let started = std::time::Instant::now();
+        let fast = create(&t, &b, &format!("fast{i}@example.com")).await;
+        assert!(
+            fast.sent_at.is_some(),
+            "answered as sent: {:?}",
+            fast.safe_message
+        );
+        assert!(
+            started.elapsed() < StdDuration::from_secs(2),
+            "not held by the hanging session: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        !slow.is_finished(),
+        "the slow one is still waiting for its relay"
+    );
+    t.smtp.unstall("slow@example.com");
+    let slow = slow.await.unwrap().unwrap();
+    assert!(slow.sent_at.is_some(), "{:?}", slow.safe_message);
+}
+
 async fn the_response_never_claims_a_delivery_that_has_not_happened(backend: Backend) {
     let mut settings = delivery_settings();
     settings.wait = StdDuration::from_millis(0);
@@ -431,6 +490,90 @@ async fn a_server_killed_between_commit_and_send_delivers_after_restart(backend:
     );
     drop(second);
     drop(seed);
+    crate::helpers::remove_process_database(&database_url, &dir);
+}
+
+/// A request sends its own email under a claim it took in its own commit. Killed while the
+/// relay had the message but before the outcome was recorded, the process leaves the row
+/// claimed: once the lease lapses another process sends it again, with the same Message-ID
+/// (so that the copy is recognisable), and records it once.
+async fn a_server_killed_mid_send_leaves_its_claim_to_lapse_and_the_email_is_sent_again(
+    backend: Backend,
+) {
+    let dir = temp_dir("kill-mid-send");
+    let Some(database_url) = crate::helpers::process_database(backend, &dir).await else {
+        return;
+    };
+    let smtp = FakeSmtp::start().await;
+    // The relay takes the message, then a while to say so.
+    smtp.slow(StdDuration::from_millis(1500));
+    let seed = crate::helpers::app_on(&database_url).await;
+    crate::helpers::seed_owner(&seed, "m").await;
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let first = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
+        .await
+        .unwrap();
+    let created = first
+        .client(&token("biz_m", "usr_m", "Owner"))
+        .create_business_invitation()
+        .body(CreateBusinessInvitationRequest {
+            email: "ann@example.com".into(),
+            role: None,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        created.sent_at.is_none(),
+        "answered before the relay replied"
+    );
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    first.kill();
+    smtp.slow(StdDuration::ZERO);
+
+    let started = std::time::Instant::now();
+    let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
+    let second = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(15);
+    while smtp.received_for("ann@example.com").len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let mails = smtp.received_for("ann@example.com");
+    assert_eq!(
+        mails.len(),
+        2,
+        "the killed send's copy, and the one sent again"
+    );
+    assert_eq!(
+        mails[0].header("Message-ID"),
+        mails[1].header("Message-ID"),
+        "the copy sent again is recognisable as the same message"
+    );
+    assert!(
+        started.elapsed() >= StdDuration::from_millis(500),
+        "sent again only once the claim had lapsed"
+    );
+    let (waiting, _) = seed
+        .store
+        .transaction(|tx| tx.outbox_backlog())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    let mut waiting = waiting;
+    while waiting > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        waiting = seed
+            .store
+            .transaction(|tx| tx.outbox_backlog())
+            .await
+            .unwrap()
+            .0;
+    }
+    assert_eq!(waiting, 0, "recorded as delivered");
+    drop((second, seed));
     crate::helpers::remove_process_database(&database_url, &dir);
 }
 

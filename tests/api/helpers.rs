@@ -258,7 +258,7 @@ impl TestApp {
         };
         // Subscribed before the create, as the create handler is, so that no outcome is missed.
         let watch = self.app.watch();
-        let (id, outbox_id) = match self
+        let queued = self
             .app
             .create_at(
                 owner,
@@ -273,15 +273,14 @@ impl TestApp {
                 }),
             )
             .await
-            .unwrap()
-        {
+            .unwrap();
+        let (id, outbox_id) = match &queued {
             Queued::Fresh {
-                invitation,
-                outbox_id,
-                ..
-            } => (invitation.id, outbox_id),
+                invitation, outbox, ..
+            } => (invitation.invitation.id.clone(), outbox.id),
             Queued::Replayed(()) => panic!("no Idempotency-Key was given"),
         };
+        drop(queued);
         // Its email goes out as a created invitation's would. The background worker may already
         // hold the row, so draining alone can return before the delivery is recorded: wait for it
         // the way the create handler does.
@@ -325,8 +324,10 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Sends every due outbox row now (the background worker would, a moment later).
+    /// Sends every due outbox row now (the background worker would, a moment later), once the
+    /// sends under way (the requests' own) are recorded.
     pub async fn drain_outbox(&self) -> usize {
+        self.delivery.idle().await;
         let mut total = 0;
         loop {
             match self.delivery.run_once().await.unwrap() {

@@ -93,17 +93,17 @@ async fn an_outcome_is_recorded_only_under_the_newest_claim_of_its_row(backend: 
     );
 }
 
-/// SIGTERM while creates are waiting for their emails' first attempt at a slow relay: every
-/// request is answered, the process exits on its own well within its grace, and every email
-/// is sent exactly once; the ones it had not sent go out at once from the next process, with no
-/// claim left to wait out (the lease here is a minute).
+/// SIGTERM while creates are sending their own emails to a slow relay: every request is
+/// answered, the sends under way finish and their outcomes are recorded before the process
+/// exits on its own well within its grace (no claim is left to wait out a minute's lease), and
+/// every email is sent exactly once, the next process sending none again.
 async fn sigterm_during_a_burst_answers_every_request_and_sends_every_email_once(backend: Backend) {
     let dir = temp_dir("sigterm");
     let Some(database_url) = process_database(backend, &dir).await else {
         return;
     };
     let smtp = FakeSmtp::start().await;
-    smtp.slow(StdDuration::from_millis(300));
+    smtp.slow(StdDuration::from_millis(1000));
     let seed = crate::helpers::app_on(&database_url).await;
     crate::helpers::seed_owner(&seed, "t").await;
     let env = [
@@ -134,9 +134,8 @@ async fn sigterm_during_a_burst_answers_every_request_and_sends_every_email_once
             })
         })
         .collect();
-    // Every request has arrived and most are waiting for their email (4 sends at a time, 300 ms
-    // each: the last of 24 would go out after about 1.8 s).
-    tokio::time::sleep(StdDuration::from_millis(700)).await;
+    // Every request has arrived and is waiting for its email, which takes the relay a second.
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
     let sent_before = smtp.received().len();
     assert!(sent_before < n, "the burst is still under way at SIGTERM");
     let status = tokio::task::spawn_blocking(move || {
@@ -156,8 +155,16 @@ async fn sigterm_during_a_burst_answers_every_request_and_sends_every_email_once
         );
     }
     drop(first);
+    // Every email went out before the exit, and every outcome was recorded.
+    assert_eq!(smtp.received().len(), n, "every send under way finished");
+    let (waiting, _) = seed
+        .store
+        .transaction(|tx| tx.outbox_backlog())
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "every outcome was recorded before the exit");
 
-    // The next process sends the rest at once: nothing waits for a minute's lease to lapse.
+    // The next process has nothing to send again.
     let (url, d, s) = (database_url.clone(), dir.clone(), smtp.url());
     let second = tokio::task::spawn_blocking(move || ServerProcess::start(&url, &d, &s, true))
         .await

@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
             };
             out.push_str(&format!(
                 "/businesses/me/invitations/{}/resend {token}\n",
-                invitation.id
+                invitation.invitation.id
             ));
         }
     }
