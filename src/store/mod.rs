@@ -376,6 +376,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/0007_idempotency_per_caller.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/0008_waiting_by_invitation.sql"),
+    ),
 ];
 
 /// The schema version this build expects: its newest migration's.
