@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::idempotency::replayed;
 use super::{
-    Answer, App, Idempotency, Queued, Render, Unexpected, caller, now, operation_error, queue_email,
+    Answer, App, Idempotency, Queued, Render, Unexpected, member_and_locked_business, now,
+    operation_error, queue_email,
 };
 use crate::auth::Identity;
 use crate::billing;
@@ -136,16 +137,13 @@ impl App {
         let queued = self
             .store
             .transaction(move |tx| {
-                let Some(me) = caller(tx, &identity)? else {
+                let Some((me, mut business)) = member_and_locked_business(tx, &identity)? else {
                     return Err(CreateError::NotMember);
                 };
                 if !rules::may_manage(me.role, role) {
                     return Err(CreateError::Forbidden);
                 }
                 let email = EmailAddress::parse(&email).map_err(CreateError::InvalidEmail)?;
-                let Some(mut business) = tx.lock_business(&me.business_id)? else {
-                    return Err(CreateError::NotMember);
-                };
                 let now = seed.as_ref().map_or_else(now, |s| s.at);
                 let nonce = seed
                     .as_ref()

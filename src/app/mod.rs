@@ -552,12 +552,7 @@ fn member_and_locked_business(
     tx: &mut Tx<'_>,
     identity: &Identity,
 ) -> Result<Option<(Member, Business)>, StoreError> {
-    let Some(me) = caller(tx, identity)? else {
-        return Ok(None);
-    };
-    Ok(tx
-        .lock_business(&me.business_id)?
-        .map(|business| (me, business)))
+    tx.member_and_locked_business(&identity.business_id, &identity.user_id)
 }
 
 /// The business's invitation with this client-given id; `None` stands for an id the server cannot
@@ -595,18 +590,20 @@ fn may_email<E: From<EmailRefusal> + From<StoreError>>(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<(), E> {
-    if tx.member_by_email(business_id, email_normalized)?.is_some() {
+    let standing = tx.email_standing(
+        business_id,
+        email_normalized,
+        invitation_id,
+        now,
+        rules::start_of_utc_day(now),
+    )?;
+    if standing.member {
         return Err(EmailRefusal::AlreadyMember.into());
     }
-    if tx
-        .outstanding_for_email(business_id, email_normalized, now)?
-        .iter()
-        .any(|other| Some(&other.invitation.id) != invitation_id)
-    {
+    if standing.other_outstanding {
         return Err(EmailRefusal::DuplicateInvitation.into());
     }
-    let sent_today = tx.emails_on(business_id, rules::start_of_utc_day(now))?;
-    rules::check_daily_cap(sent_today, now, policy)
+    rules::check_daily_cap(standing.emails_today, now, policy)
         .map_err(|retry_after_secs| EmailRefusal::DailyCap { retry_after_secs }.into())
 }
 

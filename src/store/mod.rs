@@ -31,7 +31,7 @@ use crate::domain::{
     BusinessId, Invitation, InvitationId, OutboxId, Role, SubscriptionStatus, UserId,
 };
 use sql::{Conn, Sql, params};
-pub use tx::Tx;
+pub use tx::{EmailStanding, Tx};
 
 /// A failure of the database itself (not of a business rule): a 503 when the database is
 /// unreachable or cannot take writes for now ([`StoreError::is_outage`]), a 500 (a bug) otherwise;

@@ -6,8 +6,9 @@
 //! real, and named here rather than scattered through the statements:
 //! - placeholders: `$n` on PostgreSQL, `?n` on SQLite (SQLite reads `$1` as a *named*
 //!   parameter numbered by first appearance, which would silently misbind `$2 ... $1`);
-//! - row locks: `{for_update}` is `FOR UPDATE` on PostgreSQL; SQLite has no row locks, and its
-//!   `BEGIN IMMEDIATE` already holds the one write lock for the whole transaction;
+//! - row locks: `{for_update}` is `FOR UPDATE` on PostgreSQL (`{for_update_of_b}` is
+//!   `FOR UPDATE OF b`: only the rows of the table aliased `b` in a join); SQLite has no row
+//!   locks, and its `BEGIN IMMEDIATE` already holds the one write lock for the whole transaction;
 //! - `{skip_locked}`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so that replicas claiming outbox
 //!   rows pass over each other's rows instead of waiting; nothing on SQLite (one writer);
 //! - the auto-increment key of a migration, `{id_pk}`: `BIGSERIAL PRIMARY KEY` against SQLite's
@@ -35,16 +36,18 @@ pub enum Dialect {
 impl Dialect {
     /// `text` with this dialect's placeholders and tokens (module docs).
     pub(crate) fn render(self, text: &str) -> String {
-        let (for_update, skip_locked, id_pk) = match self {
+        let (for_update, for_update_of_b, skip_locked, id_pk) = match self {
             Dialect::Postgres => (
                 " FOR UPDATE",
+                " FOR UPDATE OF b",
                 " FOR UPDATE SKIP LOCKED",
                 "BIGSERIAL PRIMARY KEY",
             ),
-            Dialect::Sqlite => ("", "", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            Dialect::Sqlite => ("", "", "", "INTEGER PRIMARY KEY AUTOINCREMENT"),
         };
         let text = text
             .replace(" {for_update}", for_update)
+            .replace(" {for_update_of_b}", for_update_of_b)
             .replace(" {skip_locked}", skip_locked)
             .replace("{id_pk}", id_pk);
         match self {

@@ -8,6 +8,20 @@ use super::super::{Business, Member, StoreError};
 use super::Tx;
 use crate::domain::{BusinessId, UserId};
 
+/// The business in the columns from `at` (id, name, seat quantity, renewal date, billing
+/// status, included seats, creation).
+fn business(r: &Row, at: usize) -> Result<Business, StoreError> {
+    Ok(Business {
+        id: r.get(at)?,
+        name: r.get(at + 1)?,
+        seat_quantity: r.get(at + 2)?,
+        renewal_date: r.time(at + 3)?,
+        billing_status: r.name(at + 4)?,
+        included_seats: r.get(at + 5)?,
+        billing_anchor: r.time(at + 6)?,
+    })
+}
+
 fn member(r: &Row) -> Result<Member, StoreError> {
     Ok(Member {
         business_id: r.get(0)?,
@@ -15,6 +29,17 @@ fn member(r: &Row) -> Result<Member, StoreError> {
         email: r.get(2)?,
         role: r.name(3)?,
     })
+}
+
+/// Where an email address stands in a business ([`Tx::email_standing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmailStanding {
+    /// A member has it.
+    pub member: bool,
+    /// An outstanding invitation (other than the one asked about) is for it.
+    pub other_outstanding: bool,
+    /// Emails the business queued today (UTC).
+    pub emails_today: u32,
 }
 
 impl Tx<'_> {
@@ -44,17 +69,27 @@ impl Tx<'_> {
             "SELECT id, name, seat_quantity, renewal_date, billing_status, included_seats, created_at \
              FROM businesses WHERE id = $1 {for_update}",
         );
-        self.first(&LOCK_BUSINESS, params![id], |r| {
-            Ok(Business {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                seat_quantity: r.get(2)?,
-                renewal_date: r.time(3)?,
-                billing_status: r.name(4)?,
-                included_seats: r.get(5)?,
-                billing_anchor: r.time(6)?,
-            })
-        })
+        self.first(&LOCK_BUSINESS, params![id], |r| business(r, 0))
+    }
+
+    /// The member `user_id` of the business, and the business, locked for the rest of the
+    /// transaction: one statement where a member and a lock would take two.
+    pub fn member_and_locked_business(
+        &mut self,
+        business_id: &BusinessId,
+        user_id: &UserId,
+    ) -> Result<Option<(Member, Business)>, StoreError> {
+        static MEMBER_AND_LOCKED_BUSINESS: Sql = Sql::new(
+            "SELECT m.business_id, m.user_id, m.email, m.role, b.id, b.name, b.seat_quantity, \
+             b.renewal_date, b.billing_status, b.included_seats, b.created_at \
+             FROM members m JOIN businesses b ON b.id = m.business_id \
+             WHERE m.business_id = $1 AND m.user_id = $2 {for_update_of_b}",
+        );
+        self.first(
+            &MEMBER_AND_LOCKED_BUSINESS,
+            params![business_id, user_id],
+            |r| Ok((member(r)?, business(r, 4)?)),
+        )
     }
 
     pub fn update_business_seats(
@@ -123,6 +158,38 @@ impl Tx<'_> {
             params![business_id, user_id, role.as_str()],
         )?;
         Ok(n == 1)
+    }
+
+    /// Where an email address stands in the business, in one statement: whether it belongs to a
+    /// member, whether an outstanding invitation other than `except` is for it, and how many
+    /// emails the business queued on the UTC day `day` starts.
+    pub fn email_standing(
+        &mut self,
+        business_id: &BusinessId,
+        email_normalized: &str,
+        except: Option<&crate::domain::InvitationId>,
+        now: DateTime<Utc>,
+        day: DateTime<Utc>,
+    ) -> Result<EmailStanding, StoreError> {
+        static EMAIL_STANDING: Sql = Sql::new(
+            "SELECT \
+             (SELECT COUNT(*) FROM members WHERE business_id = $1 AND email_normalized = $2), \
+             (SELECT COUNT(*) FROM invitations WHERE business_id = $1 AND email_normalized = $2 \
+              AND status IN ('Pending', 'Resent', 'FailedToSend') AND expires_at > $3 AND id <> $4), \
+             (SELECT emails FROM email_counts WHERE business_id = $1 AND day = $5)",
+        );
+        let except = except.map_or("", |id| id.as_str());
+        let rows = self.conn.query(
+            &EMAIL_STANDING,
+            params![business_id, email_normalized, now, except, day],
+        )?;
+        let row = super::one(rows)?;
+        Ok(EmailStanding {
+            member: row.get::<i64>(0)? > 0,
+            other_outstanding: row.get::<i64>(1)? > 0,
+            emails_today: u32::try_from(row.get::<Option<i64>>(2)?.unwrap_or(0))
+                .unwrap_or(u32::MAX),
+        })
     }
 
     pub fn member_by_email(

@@ -5,6 +5,8 @@
 //! [`super::sql`] names.
 
 mod business;
+
+pub use business::EmailStanding;
 mod idempotency;
 mod invitation;
 mod ledger;
