@@ -172,12 +172,14 @@ class Store:
             self.psql(PG_ADMIN, f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
 
 
-def measure_naive(bins, store, data, args, workloads):
-    """The naive handler on `store`: resend at 1 and 32 connections for each workload."""
+def measure_naive(bins, store, data, args, workloads, driver="sync"):
+    """The naive handler on `store`: resend at 1 and 32 connections for each workload (on
+    PostgreSQL with `driver` "async", through tokio-postgres instead of the server's driver)."""
     port = free_port()
     mail = data / "naive-mail"
     mail.mkdir(exist_ok=True)
-    proc = subprocess.Popen([bins / "bench-naive", f"127.0.0.1:{port}", store.url, SECRET, TOKEN_KEY, str(mail)])
+    proc = subprocess.Popen([bins / "bench-naive", f"127.0.0.1:{port}", store.url, SECRET, TOKEN_KEY, str(mail)],
+                            env={**os.environ, "BENCH_NAIVE_DRIVER": driver})
     results = {}
     try:
         base = f"http://127.0.0.1:{port}"
@@ -228,6 +230,18 @@ def bench_store(kind, bins, args, bare, bare1, failures):
                     f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, non-2xx {result['non2xx']}")
                 if result["non2xx"]:
                     failures.append(f"{kind}, naive handler, {what}: {result['non2xx']} non-2xx")
+            if kind == "postgres":
+                # The same handler through an async driver: what one would give (item 3 of
+                # issue 22), as a ratio to the synchronous driver the server uses.
+                for what, result in measure_naive(bins, store, data, args, workloads, "async").items():
+                    connections = 1 if what.endswith(" 1 conn") else 32
+                    ratio = result["rps"] / (bare if connections == 32 else bare1)["rps"]
+                    to_sync = result["rps"] / naive[what]["rps"]
+                    rows.append((kind, f"naive handler, tokio-postgres (ratio: to the synchronous driver): {what}",
+                                 result, ratio, to_sync))
+                    log(f"    naive handler, tokio-postgres, {what}: {result['rps']:.0f} req/s "
+                        f"(x{to_sync:.3f} of the synchronous driver), p50 {result['p50']:.2f} ms, "
+                        f"p99 {result['p99']:.2f} ms, non-2xx {result['non2xx']}")
             # The naive handler records no outcome: its rows are set aside (as delivered, which the
             # file drop did) so that the server's loop does not send them again.
             store.settle_all()

@@ -15,7 +15,9 @@
 //! stays as inserted), retries, and answers that say only what is true of the email. The drivers
 //! are the server's (rusqlite on one connection; the synchronous `postgres` crate in a pool of
 //! 16 on the blocking threads, statements prepared once per connection as sqlx would), so that
-//! what the comparison shows is the design, not the driver.
+//! what the comparison shows is the design, not the driver. With `BENCH_NAIVE_DRIVER=async` on
+//! PostgreSQL it uses tokio-postgres instead (16 connections, no blocking threads, the same
+//! statements one after the other): the measure of what an async driver would give the server.
 //!
 //!     bench-naive ADDR DATABASE_URL JWT_SECRET TOKEN_KEY MAIL_DIR
 
@@ -48,6 +50,103 @@ struct Naive {
 enum Db {
     Sqlite(Arc<Mutex<rusqlite::Connection>>),
     Postgres(r2d2::Pool<PgManager>),
+    PostgresAsync(AsyncPool),
+}
+
+/// tokio-postgres connections, each with the statements prepared on it, handed out one request
+/// at a time.
+struct AsyncPool {
+    give: tokio::sync::mpsc::UnboundedSender<AsyncConn>,
+    take: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<AsyncConn>>,
+}
+
+struct AsyncConn {
+    client: tokio_postgres::Client,
+    prepared: HashMap<&'static str, tokio_postgres::Statement>,
+}
+
+impl AsyncPool {
+    async fn connect(url: &str, size: usize) -> anyhow::Result<AsyncPool> {
+        let (give, take) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..size {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            let _ = give.send(AsyncConn {
+                client,
+                prepared: HashMap::new(),
+            });
+        }
+        Ok(AsyncPool {
+            give,
+            take: tokio::sync::Mutex::new(take),
+        })
+    }
+
+    async fn get(&self) -> anyhow::Result<AsyncConn> {
+        self.take
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the pool is closed"))
+    }
+
+    fn put(&self, conn: AsyncConn) {
+        let _ = self.give.send(conn);
+    }
+}
+
+async fn pg_resend_async(
+    conn: &mut AsyncConn,
+    business: &str,
+    user: &str,
+    id: &str,
+) -> anyhow::Result<Result<Row, Refusal>> {
+    let AsyncConn { client, prepared } = conn;
+    let mut statements = Vec::new();
+    for sql in [MEMBER, INVITATION_PG, UPDATE, OUTBOX] {
+        let stmt = match prepared.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = client.prepare(sql).await?;
+                prepared.insert(sql, s.clone());
+                s
+            }
+        };
+        statements.push(stmt);
+    }
+    let tx = client.transaction().await?;
+    let Some(caller) = tx.query_opt(&statements[0], &[&business, &user]).await? else {
+        return Ok(Err(Refusal::Forbidden));
+    };
+    let caller: String = caller.get(0);
+    let Some(r) = tx.query_opt(&statements[1], &[&business, &id]).await? else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    let now = Utc::now().timestamp_millis();
+    let (role, status): (String, String) = (r.get(2), r.get(3));
+    let last: i64 = r.get::<_, Option<i64>>(7).or(r.get(6)).unwrap_or(r.get(5));
+    if let Err(refusal) = check(&caller, &role, &status, last, now) {
+        return Ok(Err(refusal));
+    }
+    tx.execute(
+        &statements[2],
+        &[&business, &id, &now, &(now + VALIDITY_MS)],
+    )
+    .await?;
+    let outbox_id: i64 = tx
+        .query_one(&statements[3], &[&business, &id, &now])
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(Ok(Row {
+        business_name: r.get(0),
+        email: r.get(1),
+        role,
+        token_nonce: r.get(4),
+        outbox_id,
+        now,
+    }))
 }
 
 /// A pooled PostgreSQL connection with the statements prepared on it.
@@ -285,14 +384,22 @@ async fn resend(
         identity.user_id.to_string(),
     );
     let (b, u, i) = (business.clone(), user, id.clone());
-    let worker = Arc::clone(&naive);
-    let outcome = tokio::task::spawn_blocking(move || match &worker.db {
-        Db::Sqlite(conn) => sqlite_resend(&mut conn.lock().unwrap(), &b, &u, &i),
-        Db::Postgres(pool) => pg_resend(&mut *pool.get()?, &b, &u, &i),
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
+    let outcome = if let Db::PostgresAsync(pool) = &naive.db {
+        let mut conn = pool.get().await.map_err(internal)?;
+        let outcome = pg_resend_async(&mut conn, &b, &u, &i).await;
+        pool.put(conn);
+        outcome.map_err(internal)?
+    } else {
+        let worker = Arc::clone(&naive);
+        tokio::task::spawn_blocking(move || match &worker.db {
+            Db::Sqlite(conn) => sqlite_resend(&mut conn.lock().unwrap(), &b, &u, &i),
+            Db::Postgres(pool) => pg_resend(&mut *pool.get()?, &b, &u, &i),
+            Db::PostgresAsync(_) => unreachable!("answered above"),
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?
+    };
     let row = match outcome {
         Ok(row) => row,
         Err(refusal) => {
@@ -349,7 +456,11 @@ async fn main() -> anyhow::Result<()> {
     let [bind, url, secret, token_key, mail_dir] = args.as_slice() else {
         anyhow::bail!("usage: bench-naive ADDR DATABASE_URL JWT_SECRET TOKEN_KEY MAIL_DIR");
     };
-    let db = if url.starts_with("postgres") {
+    let db = if url.starts_with("postgres")
+        && std::env::var("BENCH_NAIVE_DRIVER").as_deref() == Ok("async")
+    {
+        Db::PostgresAsync(AsyncPool::connect(url, 16).await?)
+    } else if url.starts_with("postgres") {
         let config: postgres::Config = url.parse()?;
         let pool = tokio::task::spawn_blocking(move || {
             r2d2::Pool::builder().max_size(16).build(PgManager(config))
