@@ -112,9 +112,13 @@ impl PgStore {
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(std::time::Duration::from_secs(30));
         }
+        // No test query at each checkout (r2d2's default): it cost every transaction a round
+        // trip. A connection the server closed is known without asking (`checkout`), and one
+        // that fails otherwise is an outage answered 503 and then dropped by the pool.
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(timeout)
+            .test_on_check_out(false)
             .build(Manager { config, timeout })?;
         let store = PgStore {
             pool: std::sync::Arc::new(PoolOwner(Some(pool))),
@@ -166,7 +170,7 @@ impl PgStore {
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
         gate: &Gate,
     ) -> Result<T, E> {
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let mut conn = self.checkout()?;
         let PgConn { client, prepared } = &mut *conn;
         let mut tx = client.transaction().map_err(StoreError::from)?;
         let result = f(&mut Tx::new(&mut PgTxConn {
@@ -191,10 +195,23 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// A pooled connection that is still open: one the server closed (a restart, an idle
+    /// timeout) is known to be closed without a round trip, and is passed over (the pool drops
+    /// it when it comes back).
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        for _ in 0..=POOL_SIZE {
+            let conn = self.pool.get()?;
+            if !conn.client.is_closed() {
+                return Ok(conn);
+            }
+        }
+        Ok(self.pool.get()?)
+    }
+
     /// Whether the server takes no writes on this database: a standby after a failover, or
     /// `default_transaction_read_only` set. Every write then fails.
     pub(crate) fn read_only(&self) -> Result<bool, StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.checkout()?;
         let row = conn.client.query_one("SHOW transaction_read_only", &[])?;
         Ok(row.get::<_, String>(0) == "on")
     }
