@@ -195,6 +195,32 @@ def measure_naive(bins, store, data, args, workloads, driver="sync"):
     return results
 
 
+def pgbench_ceiling(duration):
+    """What PostgreSQL itself sustains on this machine at 32 clients, one-row update commits per
+    second: on one hot row (what one business's serialised changes can reach at best) and
+    spread over 1,000 rows. None where pgbench is missing."""
+    if subprocess.run(["which", "pgbench"], capture_output=True).returncode != 0:
+        return None
+    db = f"bench_pgbench_{os.getpid()}"
+    Store.psql(PG_ADMIN, f"CREATE DATABASE {db}")
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{db}"
+    try:
+        Store.psql(url, "CREATE TABLE t (id INT PRIMARY KEY, n BIGINT NOT NULL); "
+                        "INSERT INTO t SELECT g, 0 FROM generate_series(1, 1000) g")
+        out = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, script in [("one hot row", "UPDATE t SET n = n + 1 WHERE id = 1;\n"),
+                                 ("1,000 rows", "\\set id random(1, 1000)\nUPDATE t SET n = n + 1 WHERE id = :id;\n")]:
+                path = Path(tmp) / "script.sql"
+                path.write_text(script)
+                run = subprocess.run(["pgbench", "-n", "-c", "32", "-j", "2", "-T", str(duration), "-f", str(path), url],
+                                     capture_output=True, text=True, check=True).stdout
+                out[name] = float(re.search(r"tps = ([\d.]+)", run).group(1))
+        return out
+    finally:
+        Store.psql(PG_ADMIN, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
 def peak_rss_mb(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -361,6 +387,12 @@ def main():
     for kind in args.stores.split(","):
         rows, startup, rss = bench_store(kind, bins, args, bare, bare1, failures)
         results.append((kind, rows, startup, rss))
+    ceiling = None
+    if "postgres" in args.stores.split(",") and not args.smoke:
+        ceiling = pgbench_ceiling(args.duration)
+        if ceiling:
+            log(f"--- pgbench, 32 clients, one-row update per transaction: "
+                + ", ".join(f"{v:.0f} tps on {k}" for k, v in ceiling.items()))
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
@@ -389,6 +421,12 @@ def main():
     lines.append("")
     for kind, _, startup, rss in results:
         lines.append(f"- {kind}: start-up to first response {startup:.1f} ms on the seeded store; peak RSS {rss:.1f} MB.")
+    if ceiling:
+        lines.append(
+            "- postgres, the database's own ceiling on this machine (pgbench, 32 clients, a one-row update "
+            "per transaction): " + ", ".join(f"{v:.0f} commits/s on {k}" for k, v in ceiling.items())
+            + ". A resend of one hot business changes that business's daily email count, one row, so its "
+            "resends cannot commit faster than the first figure.")
     lines.append("")
     lines.append("Checks after each resend workload: " + ("all held." if not failures else "; ".join(failures)))
     report = "\n".join(lines) + "\n"

@@ -68,9 +68,6 @@ impl SqliteStore {
             conn.pragma_update(None, "journal_mode", "WAL")?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // The page cache SQLite keeps by default (2 MB) held a small part of a store with many
-        // businesses: every resend read its invitation and outbox pages back from the file.
-        conn.pragma_update(None, "cache_size", -64 * 1024)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Enough for every statement the store has, so none is ever re-prepared.
         conn.set_prepared_statement_cache_capacity(64);
