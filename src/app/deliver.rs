@@ -1,9 +1,11 @@
-//! The delivery loop: claims due outbox rows, sends them through the mail transport, and records
-//! each outcome as the domain's delivery transitions say; runs inside the server process, one
-//! per replica.
+//! Sending the outbox's emails, in each server process: the [`Sender`] (the transport, a task per
+//! send, and the recorder that writes the outcomes of the sends under way in one transaction per
+//! batch, as the domain's delivery transitions say), through which a request sends the email
+//! its own commit claimed; and the delivery loop, which claims and sends what no request is
+//! sending (retries, lapsed claims, the rows of a replica that died or sends none).
 //!
 //! Nothing accepted is lost: a row leaves the outbox only with its outcome recorded; a claim is a
-//! lease (`claimed_until`), so a loop killed mid-send leaves its rows to whoever claims next
+//! lease (`claimed_until`), so a process killed mid-send leaves its rows to whoever claims next
 //! once the lease runs out; on PostgreSQL, `FOR UPDATE SKIP LOCKED` keeps replicas off each
 //! other's rows. Delivery is at least once: a crash after the relay accepted a message but before
 //! the outcome was written sends it again, with the same Message-ID so that it can be recognised.
@@ -11,8 +13,9 @@
 //! under the claim count it was claimed with, so a worker that stalled past its lease cannot
 //! overwrite the outcome of the newer claim that sent the row meanwhile.
 //!
-//! Stopping ([`DeliveryLoop::stop`], on a graceful shutdown) lets the sends under way finish and
-//! record their outcomes, gives back claims whose send has not started, and claims nothing more.
+//! Stopping ([`DeliveryLoop::stop`], on a graceful shutdown) claims nothing more and gives back
+//! claims whose send has not started; [`DeliveryLoop::idle`] then waits for every send under way,
+//! the loop's and the requests', to finish and be recorded.
 
 use std::sync::Arc;
 

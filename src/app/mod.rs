@@ -1,7 +1,8 @@
 //! The application layer, and the only orchestrator: each operation of the API as one store
 //! transaction that runs the domain rules and writes their outcome (state, seat ledger, outbox
 //! row, idempotency record) together, one file per operation with its error enum beside it; the
-//! delivery loop ([`deliver`]) that drains the outbox through the mail transport.
+//! sending of the outbox's emails ([`deliver`]): a create or resend sends the email its commit
+//! claimed itself, and a delivery loop sends the rest.
 //!
 //! Each operation's error enum names every refusal with its status, carries unexpected failures
 //! in [`Unexpected`], and turns into one of its operation's declared responses
