@@ -284,26 +284,56 @@ async fn record_outcomes(app: App, mut queue: tokio::sync::mpsc::UnboundedReceiv
             .iter()
             .map(|p| (p.row.clone(), p.sent.clone()))
             .collect();
-        let mut backoff = std::time::Duration::from_millis(50);
-        let recorded = loop {
-            let (attempt, log) = (work.clone(), app.log.clone());
-            let result = app
-                .store
-                .transaction_to_the_end(move |tx| record_all(tx, attempt, &log))
-                .await;
-            match result {
-                Ok(recorded) => break recorded,
-                Err(e) => {
-                    let kind = if e.is_outage() { "outage" } else { "bug" };
-                    slog::error!(app.log, "recording delivery outcomes: store failure";
-                        "error" => %e, "kind" => kind, "outcomes" => work.len());
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+        let recorded = match record_batch(&app, work.clone()).await {
+            Ok(recorded) => recorded,
+            // A failure that is not the database's (a bug, a row it cannot read) must not hold
+            // every other outcome back: each is recorded on its own, and one that fails alone is
+            // left to its lease (the loop sends it again) with the failure in the log.
+            Err(_) => {
+                let mut each = Vec::with_capacity(work.len());
+                for one in work {
+                    let id = one.0.id;
+                    match record_batch(&app, vec![one]).await {
+                        Ok(mut r) => each.push(r.pop().flatten()),
+                        Err(e) => {
+                            slog::error!(app.log, "delivery outcome not recorded: left to its lease";
+                                "outbox_id" => %id, "error" => %e);
+                            each.push(None);
+                        }
+                    }
                 }
+                each
             }
         };
         for (pending, state) in batch.into_iter().zip(recorded) {
             let _ = pending.done.send(state);
+        }
+    }
+}
+
+/// Records `work` in one transaction, trying again while the database is unavailable (its
+/// outcomes are kept meanwhile); any other failure is returned.
+async fn record_batch(
+    app: &App,
+    work: Vec<(OutboxRow, Sent)>,
+) -> Result<Vec<Option<Arc<Recorded>>>, StoreError> {
+    let mut backoff = std::time::Duration::from_millis(50);
+    loop {
+        let (attempt, log) = (work.clone(), app.log.clone());
+        let result = app
+            .store
+            .transaction_to_the_end(move |tx| record_all(tx, attempt, &log))
+            .await;
+        match result {
+            Ok(recorded) => return Ok(recorded),
+            Err(e) if e.is_outage() => {
+                slog::error!(app.log, "recording delivery outcomes: the database is unavailable";
+                    "error" => %e, "outcomes" => work.len(),
+                    "retry_in_ms" => u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => return Err(e),
         }
     }
 }

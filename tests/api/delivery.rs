@@ -577,6 +577,90 @@ async fn a_server_killed_mid_send_leaves_its_claim_to_lapse_and_the_email_is_sen
     crate::helpers::remove_process_database(&database_url, &dir);
 }
 
+/// An outcome the recorder cannot write for a reason other than the database being down (here
+/// an invitation row that no longer reads: a bug, or a hand-edited database) holds back no other:
+/// it is left to its lease, and the outcomes recorded with it and after it are recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outcome_that_cannot_be_recorded_holds_back_no_other() {
+    let mut settings = delivery_settings();
+    settings.lease = StdDuration::from_secs(30);
+    settings.wait = StdDuration::from_secs(5);
+    let Some(t) = spawn_app_full(Backend::Postgres, Policy::default(), settings).await else {
+        eprintln!("SKIPPED (PostgreSQL): TEST_DATABASE_URL is not set");
+        return;
+    };
+    let b = t.business("acme").await;
+    t.smtp.stall("poison@example.com");
+    t.smtp.stall("fine@example.com");
+    let spawn_create = |email: &'static str| {
+        let client = t.as_role(&b, Role::Owner);
+        tokio::spawn(async move {
+            client
+                .create_business_invitation()
+                .body(CreateBusinessInvitationRequest {
+                    email: email.into(),
+                    role: None,
+                })
+                .send()
+                .await
+                .map(|r| r.into_inner())
+        })
+    };
+    let poison = spawn_create("poison@example.com");
+    let fine = spawn_create("fine@example.com");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while t.smtp.stalls() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both sends are under way"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    // While both wait for the relay, the first's invitation stops reading as one.
+    let url = t.database_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        c.batch_execute(
+            "UPDATE invitations SET status = 'Bogus' WHERE email = 'poison@example.com'",
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    t.smtp.unstall("poison@example.com");
+    t.smtp.unstall("fine@example.com");
+    let _ = poison.await.unwrap();
+    assert!(fine.await.unwrap().unwrap().sent_at.is_some());
+    // Recorded, the one beside the poisoned outcome and one sent after it.
+    let later = create(&t, &b, "later@example.com").await;
+    assert!(later.sent_at.is_some());
+    let recorded = async |email: &'static str| {
+        let url = t.database_url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+            c.query_one(
+                "SELECT COUNT(*) FROM outbox o JOIN invitations i ON i.id = o.invitation_id \
+                 WHERE i.email = $1 AND o.delivered_at IS NOT NULL",
+                &[&email],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+                == 1
+        })
+        .await
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    while !(recorded("fine@example.com").await && recorded("later@example.com").await) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other outcomes were recorded"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert!(!recorded("poison@example.com").await, "left to its lease");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_server_processes_on_one_postgres_send_each_message_once() {
     let Some(database_url) = tokio::task::spawn_blocking(crate::helpers::fresh_postgres_database)
